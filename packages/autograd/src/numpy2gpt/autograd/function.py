@@ -1,0 +1,87 @@
+"""Function: one differentiable operation, and the node that records it in the graph.
+
+A Function subclass says two things, side by side:
+
+* ``forward(*arrays) -> array or tuple of arrays``: the computation, on plain ndarrays.
+* ``backward(*grad_outputs) -> gradient or tuple of gradients``: given dL/d(output) for each output (as
+  Tensors), return dL/d(input) for each input, each with its input's shape (``None`` for an input that needs
+  none). Written with Tensor ops, backward is itself differentiable: with ``create_graph=True`` it is
+  recorded, which is how higher-order derivatives work.
+
+Calling a Function (``Exp()(x)``) runs forward and, while grad mode is on and some input requires grad,
+records the graph (the seed's three ideas):
+
+* **creator**: every output points at the Function that made it, and the Function keeps its ``inputs``.
+  Following ``creator`` then ``inputs`` from the loss walks the whole graph backwards.
+* **generation**: a Function's generation is the largest generation among its inputs, and each output's is
+  one more. Backward visits Functions from the highest generation down, so a tensor used by several
+  Functions has received every contribution to its gradient before its own creator runs.
+* **weak outputs**: a Function holds its outputs only through ``weakref``. Output -> creator -> inputs are
+  strong references pointing backwards in time, and nothing points forwards, so the graph has no reference
+  cycle: when the last tensor of a graph is dropped, CPython frees the whole graph at once, with no garbage
+  collector pass.
+
+Functions whose backward is written on raw arrays for speed (the nn package's fused ops) set
+``differentiable_backward = False``; backward with ``create_graph=True`` through them raises instead of
+returning a silently wrong higher derivative.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, ClassVar
+
+import numpy as np
+
+from numpy2gpt.autograd.grad_mode import is_grad_enabled
+from numpy2gpt.autograd.tensor import Tensor
+
+
+class Function:
+    """Base class of every differentiable operation. Subclass it and define ``forward`` and ``backward``.
+
+    After a recorded call: ``inputs`` (list of Tensors, set to ``None`` once backward has used it unless
+    ``retain_graph=True``), ``outputs`` (list of weak references), ``generation`` (int) and
+    ``needs_input_grad`` (one bool per input, so backward can skip gradients nobody wants).
+    """
+
+    differentiable_backward: ClassVar[bool] = True
+
+    inputs: list[Tensor] | None
+    outputs: list[weakref.ref[Tensor]]
+    generation: int
+    needs_input_grad: tuple[bool, ...]
+
+    def __call__(self, *inputs: Any) -> Any:
+        tensors = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
+        ys = self.forward(*[x.data for x in tensors])
+        if not isinstance(ys, tuple):
+            ys = (ys,)
+        outputs = [Tensor._wrap(y if isinstance(y, np.ndarray) else np.asarray(y)) for y in ys]
+
+        if is_grad_enabled():
+            needs_input_grad = tuple(x.requires_grad for x in tensors)
+            if any(needs_input_grad):
+                self.needs_input_grad = needs_input_grad
+                self.generation = max(x.generation for x in tensors)
+                self.inputs = tensors
+                for y in outputs:
+                    if y.data.dtype.kind == "f":
+                        y.requires_grad = True
+                        y.creator = self
+                        y.generation = self.generation + 1
+                self.outputs = [weakref.ref(y) for y in outputs]
+        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(*arrays)")
+
+    def backward(self, *gys: Tensor | None) -> Tensor | None | tuple[Tensor | None, ...]:
+        raise NotImplementedError(f"{type(self).__name__} must define backward(*grad_outputs)")
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name} generation={getattr(self, 'generation', None)}>"

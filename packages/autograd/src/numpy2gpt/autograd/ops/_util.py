@@ -1,0 +1,56 @@
+"""Small helpers the ops share: turning operands into Tensors without upcasting, and axis bookkeeping."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd.dtypes import as_array, constant_like
+from numpy2gpt.autograd.tensor import Tensor
+
+
+def as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
+
+
+def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands as Tensors. A constant (Python or NumPy scalar, list, array) takes the dtype of the
+    tensor operand when that is floating, so ``float32_tensor * 0.5`` stays float32."""
+    if isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            b = Tensor._wrap(constant_like(b, a.data.dtype))
+        return a, b
+    if isinstance(b, Tensor):
+        return Tensor._wrap(constant_like(a, b.data.dtype)), b
+    return as_tensor(a), as_tensor(b)
+
+
+def check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
+    """Raise a clear error if ``a`` and ``b`` cannot broadcast together."""
+    try:
+        np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together (trailing dimensions must "
+            "be equal or 1)"
+        ) from None
+
+
+def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes; ``None`` means all of them."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    return tuple(sorted(out))
+
+
+def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """``shape`` with the reduced ``axes`` kept as size 1, the shape ``keepdims=True`` gives."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))

@@ -1,0 +1,159 @@
+"""Arithmetic with broadcasting: add, sub, mul, div, neg, pow.
+
+Every binary op broadcasts its operands as NumPy does, so each gradient is computed at the broadcast shape
+and then summed back down to its input's shape with ``sum_to``: an input of shape (4,) added to a (3, 1, 4)
+tensor was used 3 times, and its gradient is the sum of those 3 uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd.function import Function
+from numpy2gpt.autograd.ops._util import as_tensor, check_broadcast, operands
+from numpy2gpt.autograd.ops.shape import sum_to
+from numpy2gpt.autograd.tensor import Tensor
+
+
+class Add(Function):
+    """y = a + b.  da = sum_to(dy, a.shape), db = sum_to(dy, b.shape)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a + b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(gy, a.shape) if need_a else None, sum_to(gy, b.shape) if need_b else None)
+
+
+class Sub(Function):
+    """y = a - b.  da = sum_to(dy), db = -sum_to(dy)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a - b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(gy, a.shape) if need_a else None, -sum_to(gy, b.shape) if need_b else None)
+
+
+class Mul(Function):
+    """y = a * b.  da = sum_to(dy * b), db = sum_to(dy * a)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a * b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(gy * b, a.shape) if need_a else None, sum_to(gy * a, b.shape) if need_b else None)
+
+
+class Div(Function):
+    """y = a / b.  da = sum_to(dy / b), db = sum_to(-dy * a / b**2)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a / b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        ga = sum_to(gy / b, a.shape) if need_a else None
+        gb = sum_to(-gy * a / (b * b), b.shape) if need_b else None
+        return ga, gb
+
+
+class Neg(Function):
+    """y = -x.  dx = -dy."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return -x
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return -gy
+
+
+class PowScalar(Function):
+    """y = x ** c for a constant exponent c.  dx = dy * c * x ** (c - 1)."""
+
+    def __init__(self, exponent: float):
+        self.exponent = exponent
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x**self.exponent
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        c = self.exponent
+        if c == 2:
+            return gy * x * 2.0
+        return gy * c * x ** (c - 1)
+
+
+class Pow(Function):
+    """y = a ** b for two tensors.  da = sum_to(dy * b * a**(b-1)), db = sum_to(dy * a**b * log(a)).
+
+    Where a == 0 and b >= 0 the true db is 0 (a**b is flat there), not the 0 * -inf = nan of the formula;
+    PyTorch makes the same choice.
+    """
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a**b
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        from numpy2gpt.autograd.ops.elementwise import log
+        from numpy2gpt.autograd.ops.indexing import where
+
+        a, b = self.inputs
+        need_a, need_b = self.needs_input_grad
+        ga = sum_to(gy * b * a ** (b - 1.0), a.shape) if need_a else None
+        gb = None
+        if need_b:
+            flat = (a.data == 0) & (b.data >= 0)
+            safe_a = where(flat, 1.0, a)  # log(1) = 0 where the gradient must be 0
+            gb = sum_to(gy * a**b * log(safe_a), b.shape)
+        return ga, gb
+
+
+def _binary(fn: type[Function], name: str, a: Any, b: Any) -> Tensor:
+    a, b = operands(a, b)
+    if a.shape != b.shape:
+        check_broadcast(name, a, b)
+    return fn()(a, b)
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """a + b, broadcasting."""
+    return _binary(Add, "add", a, b)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """a - b, broadcasting."""
+    return _binary(Sub, "sub", a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a * b (elementwise), broadcasting."""
+    return _binary(Mul, "mul", a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """a / b (true division), broadcasting."""
+    return _binary(Div, "div", a, b)
+
+
+def neg(x: Any) -> Tensor:
+    """-x."""
+    return Neg()(as_tensor(x))
+
+
+def pow(base: Any, exponent: Any) -> Tensor:  # noqa: A001 - named like torch.pow
+    """base ** exponent; the exponent may be a Python number (fast path) or a tensor."""
+    if isinstance(base, Tensor) and isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
+        # .item() turns a NumPy scalar into a Python number, which NumPy 2 never lets upcast a float32 array
+        return PowScalar(exponent.item() if isinstance(exponent, np.generic) else exponent)(base)
+    return _binary(Pow, "pow", base, exponent)

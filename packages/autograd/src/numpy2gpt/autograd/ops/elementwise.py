@@ -1,0 +1,186 @@
+"""Elementwise math: exp, log, sqrt, tanh, sigmoid, abs, clip, maximum, minimum.
+
+Where the derivative is cheapest in terms of the output (exp, sqrt, tanh, sigmoid), backward uses the
+output y, which the engine keeps alive until this Function's backward has run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd.function import Function
+from numpy2gpt.autograd.ops._util import as_tensor, check_broadcast, operands
+from numpy2gpt.autograd.ops.shape import sum_to
+from numpy2gpt.autograd.tensor import Tensor
+
+
+class Exp(Function):
+    """y = e**x.  dx = dy * y."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * self.outputs[0]()
+
+
+class Log(Function):
+    """y = ln(x).  dx = dy / x."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.log(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / self.inputs[0]
+
+
+class Sqrt(Function):
+    """y = sqrt(x).  dx = dy / (2 y)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.sqrt(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / (self.outputs[0]() * 2.0)
+
+
+class Tanh(Function):
+    """y = tanh(x).  dx = dy * (1 - y**2)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.outputs[0]()
+        return gy * (1.0 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e**-x), computed as 0.5 * (1 + tanh(x / 2)), which cannot overflow.  dx = dy * y * (1 - y)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = np.tanh(x * 0.5)
+        y *= 0.5
+        y += 0.5
+        return y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.outputs[0]()
+        return gy * y * (1.0 - y)
+
+
+class Abs(Function):
+    """y = |x|.  dx = dy * sign(x) (0 at x = 0, as PyTorch)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.abs(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        return gy * Tensor._wrap(np.sign(x.data))
+
+
+class Clip(Function):
+    """y = min(max(x, lo), hi).  dx = dy where lo <= x <= hi, else 0 (the bounds pass gradient, as PyTorch)."""
+
+    def __init__(self, lo: float | None, hi: float | None):
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.lo, self.hi)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0].data
+        inside = np.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return gy * Tensor._wrap(inside.astype(gy.dtype))
+
+
+class Maximum(Function):
+    """y = max(a, b) elementwise.  The larger input gets dy; on a tie each gets dy / 2 (as PyTorch)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.maximum(a, b)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        return _route(self, gy, self.inputs[0].data > self.inputs[1].data)
+
+
+class Minimum(Function):
+    """y = min(a, b) elementwise.  The smaller input gets dy; on a tie each gets dy / 2 (as PyTorch)."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.minimum(a, b)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        return _route(self, gy, self.inputs[0].data < self.inputs[1].data)
+
+
+def _route(f: Function, gy: Tensor, a_wins: np.ndarray) -> tuple[Tensor | None, Tensor | None]:
+    """Split dy between a and b: weight 1 to the winner, 1/2 each on ties."""
+    a, b = f.inputs
+    tie = a.data == b.data
+    weight_a = np.where(tie, 0.5, a_wins).astype(gy.dtype)
+    need_a, need_b = f.needs_input_grad
+    ga = sum_to(gy * Tensor._wrap(weight_a), a.shape) if need_a else None
+    gb = sum_to(gy * Tensor._wrap(1.0 - weight_a), b.shape) if need_b else None
+    return ga, gb
+
+
+def exp(x: Any) -> Tensor:
+    """e ** x."""
+    return Exp()(as_tensor(x))
+
+
+def log(x: Any) -> Tensor:
+    """Natural logarithm."""
+    return Log()(as_tensor(x))
+
+
+def sqrt(x: Any) -> Tensor:
+    """Square root."""
+    return Sqrt()(as_tensor(x))
+
+
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent."""
+    return Tanh()(as_tensor(x))
+
+
+def sigmoid(x: Any) -> Tensor:
+    """Logistic sigmoid 1 / (1 + e**-x)."""
+    return Sigmoid()(as_tensor(x))
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001 - named like torch.abs
+    """Absolute value."""
+    return Abs()(as_tensor(x))
+
+
+def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """Clamp every element into [min, max]; either bound may be None."""
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    return Clip(min, max)(as_tensor(x))
+
+
+clamp = clip
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum, broadcasting."""
+    a, b = operands(a, b)
+    check_broadcast("maximum", a, b)
+    return Maximum()(a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum, broadcasting."""
+    a, b = operands(a, b)
+    check_broadcast("minimum", a, b)
+    return Minimum()(a, b)

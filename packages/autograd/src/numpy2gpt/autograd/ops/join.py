@@ -1,0 +1,114 @@
+"""Joining and splitting: concatenate/cat, stack, split, chunk.
+
+concatenate and split are each other's backward: the gradient of a concatenation is the output gradient
+split back into the pieces, and the gradient of a split is the pieces' gradients concatenated (with zeros
+for a piece that got no gradient).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd.backend import get_array_module
+from numpy2gpt.autograd.function import Function
+from numpy2gpt.autograd.ops._util import as_tensor
+from numpy2gpt.autograd.ops.shape import squeeze, unsqueeze
+from numpy2gpt.autograd.tensor import Tensor
+
+
+class Concatenate(Function):
+    """y = the inputs joined along ``axis``.  dx_i = the slice of dy that x_i became."""
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        return get_array_module(*xs).concatenate(xs, axis=self.axis)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, ...]:
+        sizes = [x.shape[self.axis] for x in self.inputs]
+        return split(gy, sizes, self.axis)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis; all other dimensions must match."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concatenate: needs at least one tensor")
+    ndim = tensors[0].ndim
+    axis = axis % max(ndim, 1)
+    for t in tensors:
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]:
+            shapes = [x.shape for x in tensors]
+            raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}")
+    return Concatenate(axis)(*tensors)
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    tensors = [as_tensor(t) for t in tensors]
+    if len({t.shape for t in tensors}) > 1:
+        raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
+    axis = axis % (tensors[0].ndim + 1)
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis)
+
+
+class Split(Function):
+    """(y_1, ..., y_n) = x cut along ``axis`` into pieces of ``sizes``.  dx = the dy_i concatenated, with
+    zeros for pieces that received no gradient."""
+
+    def __init__(self, sizes: list[int], axis: int):
+        self.sizes, self.axis = sizes, axis
+
+    def forward(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        cuts = np.cumsum(self.sizes)[:-1]
+        return tuple(get_array_module(x).split(x, cuts, axis=self.axis))
+
+    def backward(self, *gys: Tensor | None) -> Tensor:
+        x = self.inputs[0]
+        pieces = []
+        for size, g in zip(self.sizes, gys, strict=True):
+            if g is None:
+                shape = list(x.shape)
+                shape[self.axis] = size
+                g = Tensor._wrap(np.zeros(shape, dtype=x.dtype))
+            pieces.append(g)
+        return concatenate(pieces, self.axis)
+
+
+def split(x: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
+    """Cut ``x`` along ``axis``: into pieces of ``split_size_or_sections`` elements (an int; the last piece
+    may be smaller) or of the listed sizes, which must add up to the axis length (as ``torch.split``)."""
+    x = as_tensor(x)
+    axis = axis % x.ndim
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split: the piece size must be positive, got {step}")
+        sizes = [min(step, n - start) for start in range(0, n, step)]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} of {x.shape} has {n}")
+    out = Split(sizes, axis)(x)
+    return out if isinstance(out, tuple) else (out,)
+
+
+def chunk(x: Any, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+    """Cut ``x`` into ``chunks`` nearly equal pieces along ``axis`` (each ceil(n / chunks) long, as
+    ``torch.chunk``; fewer pieces come back if the axis is short)."""
+    x = as_tensor(x)
+    n = x.shape[axis % x.ndim]
+    return split(x, max(1, -(-n // chunks)), axis)
+
+
+def unbind(x: Any, axis: int = 0) -> tuple[Tensor, ...]:
+    """The slices of ``x`` along ``axis``, each without that axis."""
+    return tuple(squeeze(p, axis) for p in split(x, 1, axis))

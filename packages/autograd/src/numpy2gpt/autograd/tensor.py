@@ -1,0 +1,374 @@
+"""The Tensor: an ndarray that remembers where it came from.
+
+A Tensor wraps ``data`` (an ndarray) and, when it was made by a recorded Function, points at that Function
+as its ``creator``. Its ``generation`` is one more than its creator's, so that backward can visit Functions
+newest first (see ``backward.py``). Tensors with no creator are *leaves*: the inputs and parameters whose
+``.grad`` backward fills in.
+
+    x (leaf, gen 0) --> [Mul, gen 0] --> y (gen 1) --> [Sum, gen 1] --> loss (gen 2)
+
+The ops themselves live in ``ops/``; the operators and methods here only forward to them, so that
+``a @ b + c`` and ``matmul(a, b) + c`` are the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from numpy2gpt.autograd.dtypes import as_array, is_floating
+
+if TYPE_CHECKING:
+    from numpy2gpt.autograd.function import Function
+
+Axis = int | Sequence[int] | None
+
+
+class Tensor:
+    """An n-dimensional array with a gradient and a place in the computation graph.
+
+    Args:
+        data: anything ``np.asarray`` takes. NumPy arrays keep their dtype; Python floats and lists of
+            floats become the default dtype (float32); Python ints become int64.
+        requires_grad: record operations on this tensor so that ``backward`` can reach it. Only floating
+            point tensors can require grad.
+        dtype: convert ``data`` to this dtype first.
+        name: a label used by ``repr`` and the graph pictures (``to_mermaid``, ``to_dot``).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "creator", "generation", "name", "__weakref__")
+    # NumPy must leave `ndarray + Tensor` to Tensor.__radd__ instead of broadcasting over the Tensor object.
+    __array_ufunc__ = None
+
+    data: np.ndarray
+    grad: Tensor | None
+    requires_grad: bool
+    creator: Function | None
+    generation: int
+    name: str | None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None):
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = as_array(data, dtype)
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+        self.name = name
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray) -> Tensor:
+        """A fresh tensor around an ndarray produced by an op (no conversion, no checks)."""
+        t = object.__new__(cls)
+        t.data = data
+        t.grad = None
+        t.requires_grad = False
+        t.creator = None
+        t.generation = 0
+        t.name = None
+        return t
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place; only floating point tensors can require grad."""
+        if requires_grad and not is_floating(self.data.dtype):
+            raise TypeError(
+                f"only floating point tensors can require gradients, but this tensor has dtype "
+                f"{self.data.dtype}; convert it first, e.g. Tensor(x, dtype=np.float32, requires_grad=True)"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # -- array properties -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors no recorded Function made (inputs, parameters, anything made under no_grad)."""
+        return self.creator is None
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extras = [f"dtype={self.data.dtype}"]
+        if self.name is not None:
+            extras.append(f"name={self.name!r}")
+        if self.creator is not None:
+            extras.append(f"creator={type(self.creator).__name__}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}, {', '.join(extras)})"
+
+    def __hash__(self) -> int:  # __eq__ is elementwise, so identity hashing must be asked for
+        return id(self)
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
+        return bool(self.data)
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def numpy(self) -> np.ndarray:
+        """The underlying ndarray (shared, not copied)."""
+        return self.data
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """A new leaf tensor sharing this one's data, cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def astype(self, dtype: Any) -> Tensor:
+        """This tensor converted to ``dtype`` (recorded: the gradient is converted back)."""
+        return _ops.cast(self, dtype)
+
+    to = astype
+
+    def float(self) -> Tensor:
+        return _ops.cast(self, np.float32)
+
+    def double(self) -> Tensor:
+        return _ops.cast(self, np.float64)
+
+    # -- autograd ---------------------------------------------------------------------------------
+    def backward(
+        self,
+        grad: Tensor | np.ndarray | None = None,
+        retain_grad: bool = False,
+        create_graph: bool = False,
+        retain_graph: bool | None = None,
+    ) -> None:
+        """Compute the gradient of this tensor with respect to every leaf that requires grad.
+
+        Gradients are *added* to the leaves' ``.grad`` (call ``zero_grad()`` between steps), as in
+        PyTorch. See ``numpy2gpt.autograd.backward.backward`` for the arguments.
+        """
+        from numpy2gpt.autograd.backward import backward
+
+        backward(self, grad, retain_grad=retain_grad, create_graph=create_graph, retain_graph=retain_graph)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``grad = None``)."""
+        self.grad = None
+
+    # -- operators --------------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return _ops.pow(self, exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return _ops.pow(base, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    # comparisons give boolean tensors that do not require grad
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _ops.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _ops.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _ops.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _ops.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _ops.ge(self, other)
+
+    # -- methods named as in PyTorch ----------------------------------------------------------------
+    def matmul(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        return _ops.clip(self, min, max)
+
+    clamp = clip
+
+    def maximum(self, other: Any) -> Tensor:
+        return _ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _ops.minimum(self, other)
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        return _ops.masked_fill(self, mask, value)
+
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis, keepdims)
+
+    def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+        return _ops.var(self, axis, keepdims, correction)
+
+    def std(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+        return _ops.std(self, axis, keepdims, correction)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Indices of the maxima (an int64 tensor; not differentiable)."""
+        return Tensor._wrap(np.asarray(self.data.argmax(axis=axis, keepdims=keepdims)))
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Indices of the minima (an int64 tensor; not differentiable)."""
+        return Tensor._wrap(np.asarray(self.data.argmin(axis=axis, keepdims=keepdims)))
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        return _ops.reshape(self, _shape_args(shape))
+
+    view = reshape
+
+    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
+        return _ops.flatten(self, start_axis, end_axis)
+
+    def transpose(self, *axes: int) -> Tensor:
+        """``transpose()`` reverses the axes; ``transpose(a, b)`` swaps two axes, as in PyTorch."""
+        if len(axes) == 2:
+            return _ops.swapaxes(self, axes[0], axes[1])
+        return _ops.transpose(self, _shape_args(axes) if axes else None)
+
+    def permute(self, *axes: int | Sequence[int]) -> Tensor:
+        return _ops.permute(self, _shape_args(axes))
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        return _ops.swapaxes(self, axis1, axis2)
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - named like ndarray.T
+        return _ops.transpose(self, None)
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802 - named like torch's Tensor.mT
+        """Transpose of the last two axes (a batch of matrices)."""
+        return _ops.swapaxes(self, -1, -2)
+
+    def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
+        return _ops.broadcast_to(self, _shape_args(shape))
+
+    def expand(self, *shape: int | Sequence[int]) -> Tensor:
+        return _ops.expand(self, _shape_args(shape))
+
+    def sum_to(self, *shape: int | Sequence[int]) -> Tensor:
+        return _ops.sum_to(self, _shape_args(shape))
+
+    def squeeze(self, axis: Axis = None) -> Tensor:
+        return _ops.squeeze(self, axis)
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        return _ops.unsqueeze(self, axis)
+
+    def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
+        return _ops.split(self, split_size_or_sections, axis)
+
+    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
+        return _ops.chunk(self, chunks, axis)
+
+
+def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept both ``t.reshape(2, 3)`` and ``t.reshape((2, 3))``."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return tuple(args)
+
+
+# The ops import Tensor from this module, so they are bound here, after the class exists.
+from numpy2gpt.autograd import ops as _ops  # noqa: E402
