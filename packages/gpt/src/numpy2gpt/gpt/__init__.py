@@ -1,0 +1,1 @@
+"""numpy2gpt.gpt: nanoGPT in NumPy."""
