@@ -1,0 +1,219 @@
+"""Load OpenAI's GPT-2 weights (Hugging Face layout) into numpy2gpt's GPT.
+
+A Hugging Face GPT-2 checkpoint is a folder with ``config.json`` and ``model.safetensors`` (or the older
+``pytorch_model.bin``). Its tensors have nanoGPT's names, with three differences this module undoes:
+
+* Hugging Face's ``Conv1D`` stores a linear layer's weight as (in, out); ``nn.Linear`` wants (out, in), so
+  ``c_attn``, ``c_proj``, ``c_fc`` weights are transposed.
+* ``lm_head.weight`` is tied to ``transformer.wte.weight`` and usually not stored at all.
+* ``attn.bias`` / ``attn.masked_bias`` are buffers (the causal mask), not weights, and are skipped.
+
+GPT-2 uses the tanh approximation of GELU (``gelu_new``), so the config asks for it.
+
+Where the files come from, in order: a local folder or file you name; for a model name (gpt2, gpt2-medium,
+gpt2-large, gpt2-xl) the local Hugging Face cache (``HF_HUB_CACHE``, ``HF_HOME/hub`` or
+``~/.cache/huggingface/hub``); and only then, if ``huggingface_hub`` is installed and downloads are allowed,
+the Hub. Otherwise a ``FileNotFoundError`` says which file is missing and every place it looked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.gpt.model import GPT, GPTConfig
+
+MODEL_NAMES = {
+    "gpt2": ("openai-community/gpt2", "gpt2"),
+    "gpt2-medium": ("openai-community/gpt2-medium", "gpt2-medium"),
+    "gpt2-large": ("openai-community/gpt2-large", "gpt2-large"),
+    "gpt2-xl": ("openai-community/gpt2-xl", "gpt2-xl"),
+}
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+GELU_APPROXIMATION = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu": "none"}
+
+
+def from_pretrained(
+    source: str | os.PathLike[str],
+    *,
+    dropout: float = 0.0,
+    block_size: int | None = None,
+    allow_download: bool | None = None,
+) -> GPT:
+    """A GPT with pretrained GPT-2 weights.
+
+    Args:
+        source: a folder holding ``config.json`` and ``model.safetensors`` / ``pytorch_model.bin``, one of
+            those weight files (``config.json`` beside it), or a model name: gpt2, gpt2-medium, gpt2-large,
+            gpt2-xl.
+        dropout: dropout for fine-tuning (GPT-2 was trained with 0.1; 0 for sampling).
+        block_size: crop the context (GPT-2 has 1024 positions) to save memory and time.
+        allow_download: fall back to the Hugging Face Hub for a model name (needs ``huggingface_hub`` and a
+            network); defaults to True unless ``HF_HUB_OFFLINE`` is set.
+    """
+    config_file, weights_file = resolve(source, allow_download=allow_download)
+    hf = json.loads(config_file.read_text())
+    config = config_from_hf(hf, dropout=dropout)
+    model = GPT(config)
+    load_hf_state_dict(model, read_weights(weights_file))
+    if block_size is not None and block_size < config.block_size:
+        model.crop_block_size(block_size)
+    return model
+
+
+def config_from_hf(hf: dict[str, Any], dropout: float = 0.0) -> GPTConfig:
+    """Translate a Hugging Face GPT-2 ``config.json`` into a GPTConfig, refusing variants we don't build."""
+    if hf.get("model_type", "gpt2") != "gpt2":
+        raise ValueError(f"config.json describes a {hf.get('model_type')!r} model, not GPT-2")
+    n_embd = int(hf["n_embd"])
+    if hf.get("n_inner") not in (None, 4 * n_embd):
+        raise ValueError(f"n_inner={hf['n_inner']} is not supported: numpy2gpt's MLP is 4 * n_embd = {4 * n_embd}")
+    activation = hf.get("activation_function", "gelu_new")
+    if activation not in GELU_APPROXIMATION:
+        raise ValueError(f"activation_function {activation!r} is not supported (only {sorted(GELU_APPROXIMATION)})")
+    for flag in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"):
+        if hf.get(flag):
+            raise ValueError(f"config.json sets {flag}=true, which numpy2gpt's GPT does not implement")
+    if not hf.get("scale_attn_weights", True):
+        raise ValueError("config.json sets scale_attn_weights=false, which numpy2gpt's GPT does not implement")
+    if abs(float(hf.get("layer_norm_epsilon", 1e-5)) - 1e-5) > 1e-12:
+        raise ValueError(f"layer_norm_epsilon={hf['layer_norm_epsilon']} is not supported (numpy2gpt uses 1e-5)")
+    return GPTConfig(
+        block_size=int(hf.get("n_positions", hf.get("n_ctx", 1024))),
+        vocab_size=int(hf["vocab_size"]),
+        n_layer=int(hf["n_layer"]),
+        n_head=int(hf["n_head"]),
+        n_embd=n_embd,
+        dropout=dropout,
+        bias=True,
+        gelu_approximate=GELU_APPROXIMATION[activation],
+    )
+
+
+def read_weights(path: Path) -> dict[str, np.ndarray]:
+    """Every tensor in a ``.safetensors`` file (NumPy API of the ``safetensors`` package) or, when torch is
+    installed, a ``pytorch_model.bin``."""
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.numpy import load_file
+        except ImportError:
+            raise ImportError(
+                "reading .safetensors needs the safetensors package: pip install 'numpy2gpt-gpt[pretrained]'"
+            ) from None
+        try:
+            return load_file(str(path))
+        except Exception as e:  # the safetensors error types differ between versions
+            raise ValueError(f"{path} is not a readable safetensors file: {e}") from None
+    try:
+        import torch  # optional: only for the legacy pickle format
+    except ImportError:
+        raise ImportError(f"{path.name} is a PyTorch pickle; reading it needs torch (or use model.safetensors)") from None
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    return {k: v.detach().float().numpy() for k, v in state.items()}
+
+
+def load_hf_state_dict(model: GPT, hf_state: dict[str, np.ndarray]) -> None:
+    """Copy Hugging Face GPT-2 tensors into ``model`` (transposing Conv1D weights); every parameter must be
+    found with the right shape, and every stored weight must be used."""
+    state: dict[str, np.ndarray] = {}
+    for key, value in hf_state.items():
+        if key.endswith(SKIPPED_SUFFIXES):
+            continue
+        name = key if key.startswith(("transformer.", "lm_head.")) else f"transformer.{key}"
+        if name.endswith(CONV1D):
+            value = value.T
+        state[name] = value
+    if "lm_head.weight" in state:
+        tied = state.pop("lm_head.weight")
+        if "transformer.wte.weight" in state and not np.array_equal(tied, state["transformer.wte.weight"]):
+            raise ValueError("lm_head.weight differs from transformer.wte.weight, but numpy2gpt ties them")
+
+    expected = dict(model.named_parameters())
+    expected.pop("lm_head.weight", None)  # the same Parameter as transformer.wte.weight
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise KeyError(f"weights do not match GPT-2's layout: missing {missing[:8]}, unexpected {unexpected[:8]}")
+    for name, param in expected.items():
+        value = state[name]
+        if value.shape != param.shape:
+            raise ValueError(
+                f"pretrained tensor {name!r} has shape {value.shape}, but the model expects {param.shape}"
+            )
+        np.copyto(param.data, value, casting="same_kind")
+
+
+def resolve(source: str | os.PathLike[str], allow_download: bool | None = None) -> tuple[Path, Path]:
+    """(config.json, weight file) for a folder, a weight file, or a model name."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return _require(path.parent / "config.json", [path.parent]), path
+    if path.is_dir():
+        return _find_in([path], str(source))
+    name = str(source)
+    if name not in MODEL_NAMES:
+        raise FileNotFoundError(
+            f"{name!r} is neither a folder, nor a weight file, nor a known model name ({', '.join(MODEL_NAMES)})"
+        )
+    snapshots = _cache_snapshots(name)
+    try:
+        return _find_in(snapshots, name)
+    except FileNotFoundError as not_cached:
+        if allow_download is None:
+            allow_download = not os.environ.get("HF_HUB_OFFLINE")
+        if not allow_download:
+            raise
+        try:
+            from huggingface_hub import hf_hub_download
+        except ImportError:
+            raise not_cached from None
+        repo = MODEL_NAMES[name][0]
+        try:
+            config = Path(hf_hub_download(repo, "config.json"))
+            weights = Path(hf_hub_download(repo, "model.safetensors"))
+        except Exception as e:
+            raise FileNotFoundError(f"{not_cached}; downloading {repo} from the Hugging Face Hub failed too: {e}") from None
+        return config, weights
+
+
+def _cache_snapshots(name: str) -> list[Path]:
+    """The snapshot folders of ``name`` in the local Hugging Face cache (newest first)."""
+    roots = []
+    if os.environ.get("HF_HUB_CACHE"):
+        roots.append(Path(os.environ["HF_HUB_CACHE"]))
+    if os.environ.get("HF_HOME"):
+        roots.append(Path(os.environ["HF_HOME"]) / "hub")
+    roots.append(Path.home() / ".cache" / "huggingface" / "hub")
+    found = []
+    for root in roots:
+        for repo in MODEL_NAMES[name]:
+            folder = root / ("models--" + repo.replace("/", "--")) / "snapshots"
+            if folder.is_dir():
+                found.extend(sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True))
+            else:
+                found.append(folder)
+    return found
+
+
+def _find_in(folders: list[Path], label: str) -> tuple[Path, Path]:
+    for folder in folders:
+        if (folder / "config.json").is_file():
+            for weights in WEIGHT_FILES:
+                if (folder / weights).is_file():
+                    return folder / "config.json", folder / weights
+    looked = "\n  ".join(str(f) for f in folders)
+    raise FileNotFoundError(
+        f"no GPT-2 weights for {label!r}: need config.json and one of {', '.join(WEIGHT_FILES)}; looked in:\n  {looked}"
+    )
+
+
+def _require(path: Path, looked: list[Path]) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(f"missing {path.name} (looked in {', '.join(map(str, looked))})")
+    return path
