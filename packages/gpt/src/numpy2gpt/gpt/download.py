@@ -1,0 +1,139 @@
+"""Checked downloads with a local cache, using only the standard library (urllib) and tqdm.
+
+- :func:`download` streams a URL to a temporary file next to ``dest``, hashing as it goes; only a file whose
+  SHA-256 matches is moved into place (``os.replace``, atomic), so ``dest`` never holds a partial or wrong file.
+- :func:`cached_download` keeps files in ``$NUMPY2GPT_CACHE`` (default ``~/.cache/numpy2gpt``): a cached file
+  whose hash matches is used with no network at all; one with a wrong hash is fetched again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+__all__ = ["CACHE_ENV", "ChecksumError", "DownloadError", "cached_download", "download", "get_cache_dir", "sha256_file"]
+
+CACHE_ENV = "NUMPY2GPT_CACHE"
+_CHUNK = 1 << 16
+_PROGRESS_MIN_BYTES = 1 << 20  # show a progress bar for files of 1 MiB or more (or of unknown size)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class DownloadError(OSError):
+    """The file could not be fetched (network error, HTTP error, ...)."""
+
+
+class ChecksumError(ValueError):
+    """The fetched file's SHA-256 is not the expected one; nothing was kept."""
+
+
+def _check_sha256(sha256: str) -> str:
+    if not isinstance(sha256, str) or not _HEX64.fullmatch(sha256.lower()):
+        raise ValueError(f"sha256 must be 64 hexadecimal characters, got {sha256!r}")
+    return sha256.lower()
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download(
+    url: str,
+    dest: str | os.PathLike[str],
+    sha256: str,
+    timeout: float = 30.0,
+    progress: bool | None = None,
+) -> Path:
+    """Fetch ``url`` into ``dest`` and check its SHA-256.
+
+    The bytes go to a temporary file in ``dest``'s folder and are hashed while streaming. On a mismatch the
+    temporary file is deleted and :class:`ChecksumError` names the URL and both hashes; on success the file is
+    moved onto ``dest`` with ``os.replace``. Network and HTTP failures raise :class:`DownloadError` (temporary
+    file removed too). ``progress=None`` shows a tqdm bar for files of 1 MiB or more (or of unknown size).
+    Returns ``dest`` as a ``Path``.
+    """
+    expected = _check_sha256(sha256)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=timeout)
+            except (urllib.error.URLError, OSError, ValueError) as e:
+                raise DownloadError(f"could not download {url}: {e}") from e
+            with response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                show = progress if progress is not None else (total is None or total >= _PROGRESS_MIN_BYTES)
+                from tqdm.auto import tqdm
+
+                with tqdm(
+                    total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name, disable=not show
+                ) as bar:
+                    try:
+                        while chunk := response.read(_CHUNK):
+                            h.update(chunk)
+                            out.write(chunk)
+                            bar.update(len(chunk))
+                    except (OSError, urllib.error.URLError) as e:
+                        raise DownloadError(f"download of {url} was interrupted: {e}") from e
+        actual = h.hexdigest()
+        if actual != expected:
+            raise ChecksumError(
+                f"checksum mismatch for {url}: expected sha256 {expected}, got {actual}; "
+                f"the download was discarded (nothing was saved to {str(dest)!r})"
+            )
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return dest
+
+
+def get_cache_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The download cache: ``path`` if given, else ``$NUMPY2GPT_CACHE``, else ``~/.cache/numpy2gpt``."""
+    if path is not None:
+        return Path(path).expanduser()
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "numpy2gpt"
+
+
+def cached_download(
+    url: str,
+    sha256: str,
+    cache_dir: str | os.PathLike[str] | None = None,
+    filename: str | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Path of a local copy of ``url`` whose SHA-256 is ``sha256``, downloading it only when needed.
+
+    The file lives at ``<cache>/<sha256[:16]>-<filename>`` (``filename`` defaults to the URL's last path
+    component), so different contents never share a name. A cached file with the right hash is returned without
+    touching the network; a cached file with a wrong hash (corrupted, truncated) is downloaded again.
+    """
+    expected = _check_sha256(sha256)
+    directory = get_cache_dir(cache_dir)
+    if filename is None:
+        filename = Path(urllib.parse.urlparse(url).path).name or "download"
+    path = directory / f"{expected[:16]}-{filename}"
+    if path.is_file() and sha256_file(path) == expected:
+        return path
+    return download(url, path, expected, timeout=timeout)
