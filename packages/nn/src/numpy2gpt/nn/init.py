@@ -1,0 +1,201 @@
+"""Weight initialisation, in place, named and computed as in ``torch.nn.init``.
+
+Every function fills ``tensor.data`` in place (the array object stays the same, so anything holding it,
+such as an optimizer, sees the new values) and returns the tensor. Random draws come from
+``numpy2gpt.autograd.default_generator()`` unless a ``generator`` is passed, so ``manual_seed(s)`` followed
+by building a model gives the same weights every time. Samples are drawn directly in the parameter's dtype
+(float32 draws for a float32 parameter), so no float64 temporary is rounded into the weights.
+
+The scaled initialisations follow torch's formulas. For a weight of shape (out, in, *kernel):
+
+    fan_in = in * prod(kernel)            fan_out = out * prod(kernel)
+    xavier_uniform_:  U(-a, a),    a = gain * sqrt(6 / (fan_in + fan_out))
+    xavier_normal_:   N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))
+    kaiming_uniform_: U(-b, b),    b = gain * sqrt(3 / fan)        (fan = fan_in or fan_out, by mode)
+    kaiming_normal_:  N(0, std^2), std = gain / sqrt(fan)
+
+with ``gain = calculate_gain(nonlinearity, a)``. nn.Linear's default, ``kaiming_uniform_(w, a=sqrt(5))``, is
+gain sqrt(2 / (1 + 5)) = sqrt(1/3), hence U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from numpy2gpt.autograd import Tensor, default_generator
+
+__all__ = [
+    "calculate_gain",
+    "constant_",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "ones_",
+    "trunc_normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+
+def _array(tensor: Tensor | np.ndarray) -> np.ndarray:
+    data = tensor.data if isinstance(tensor, Tensor) else tensor
+    if not isinstance(data, np.ndarray):
+        raise TypeError(f"init functions fill a Tensor or an ndarray in place, got {type(tensor).__name__}")
+    if data.dtype.kind != "f":
+        raise TypeError(f"init functions fill floating point tensors, got dtype {data.dtype}")
+    return data
+
+
+def _draw_dtype(dtype: np.dtype) -> np.dtype:
+    """NumPy draws float32 and float64 directly; other float dtypes (float16) are drawn in float32."""
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended scale for weights feeding ``nonlinearity`` (torch's table):
+    linear/identity/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu sqrt(2 / (1 + slope^2)) (slope 0.01 unless
+    ``param``), selu 3/4."""
+    if nonlinearity in ("linear", "identity", "sigmoid", "conv1d", "conv2d", "conv3d"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            slope = 0.01
+        elif isinstance(param, (int, float)) and not isinstance(param, bool):
+            slope = float(param)
+        else:
+            raise ValueError(f"negative_slope {param!r} is not a valid number")
+        return math.sqrt(2.0 / (1 + slope**2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"unsupported nonlinearity {nonlinearity!r}")
+
+
+def _calculate_fan_in_and_fan_out(tensor: Tensor | np.ndarray) -> tuple[int, int]:
+    shape = _array(tensor).shape
+    if len(shape) < 2:
+        raise ValueError(f"fan in and fan out need a tensor with at least 2 dimensions, got shape {shape}")
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _fan(tensor: Tensor | np.ndarray, mode: str) -> int:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode {mode!r} is not supported, use 'fan_in' or 'fan_out'")
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    return fan_in if mode == "fan_in" else fan_out
+
+
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+    """Fill with samples from U(a, b)."""
+    data = _array(tensor)
+    rng = generator or default_generator()
+    sample = rng.random(data.shape, dtype=_draw_dtype(data.dtype))
+    sample *= float(b) - float(a)
+    sample += float(a)
+    data[...] = sample
+    return tensor
+
+
+def normal_(
+    tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None
+) -> Tensor:
+    """Fill with samples from N(mean, std^2)."""
+    data = _array(tensor)
+    rng = generator or default_generator()
+    sample = rng.standard_normal(data.shape, dtype=_draw_dtype(data.dtype))
+    sample *= float(std)
+    sample += float(mean)
+    data[...] = sample
+    return tensor
+
+
+def trunc_normal_(
+    tensor: Tensor,
+    mean: float = 0.0,
+    std: float = 1.0,
+    a: float = -2.0,
+    b: float = 2.0,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Fill with N(mean, std^2) samples restricted to [a, b] (absolute bounds, as in torch), by redrawing
+    the samples that fall outside."""
+    if not a < b:
+        raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
+    data = _array(tensor)
+    rng = generator or default_generator()
+    dt = _draw_dtype(data.dtype)
+    sample = rng.standard_normal(data.shape, dtype=dt) * dt.type(std) + dt.type(mean)
+    bad = (sample < a) | (sample > b)
+    while bad.any():
+        sample[bad] = rng.standard_normal(int(bad.sum()), dtype=dt) * dt.type(std) + dt.type(mean)
+        bad = (sample < a) | (sample > b)
+    data[...] = sample
+    return tensor
+
+
+def constant_(tensor: Tensor, val: float) -> Tensor:
+    """Fill with the value ``val``."""
+    _array(tensor)[...] = val
+    return tensor
+
+
+def zeros_(tensor: Tensor) -> Tensor:
+    """Fill with zeros."""
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor: Tensor) -> Tensor:
+    """Fill with ones."""
+    return constant_(tensor, 1.0)
+
+
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(tensor, -bound, bound, generator=generator)
+
+
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+    """Glorot normal: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
+    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    return normal_(tensor, 0.0, std, generator=generator)
+
+
+def kaiming_uniform_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """He uniform: U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)."""
+    fan = _fan(tensor, mode)
+    if fan == 0:
+        raise ValueError(f"kaiming_uniform_ of a tensor with zero {mode} (shape {_array(tensor).shape})")
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
+    return uniform_(tensor, -bound, bound, generator=generator)
+
+
+def kaiming_normal_(
+    tensor: Tensor,
+    a: float = 0.0,
+    mode: str = "fan_in",
+    nonlinearity: str = "leaky_relu",
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """He normal: N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
+    fan = _fan(tensor, mode)
+    if fan == 0:
+        raise ValueError(f"kaiming_normal_ of a tensor with zero {mode} (shape {_array(tensor).shape})")
+    std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
+    return normal_(tensor, 0.0, std, generator=generator)

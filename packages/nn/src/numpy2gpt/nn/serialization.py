@@ -1,0 +1,254 @@
+"""save and load: checkpoints of nested dicts/lists of arrays and plain values, without pickle.
+
+What can be saved: dicts (str or int keys), lists, tuples, ndarrays (bool, int, uint, float, complex),
+Tensors/Parameters (saved as their arrays, loaded back as ndarrays), NumPy scalars, and None, bool, int
+(any size, so a NumPy generator state fits), float (nan and inf too) and str. That covers a model's
+``state_dict()``, an optimizer's, a config dict and ``get_rng_state()``. Loading builds only those types from
+a JSON description and raw bytes; it never runs code from the file (no pickle), so a checkpoint from a
+stranger cannot do anything but fail to load.
+
+The file, all integers little-endian::
+
+    offset  size          field
+    0       8             magic b"\\x89N2G\\r\\n\\x1a\\n"   (a high-bit byte and CR LF / ^Z / LF, like PNG's,
+                                                        so text-mode or 7-bit mangling shows up at once)
+    8       4             format version (uint32, now 1)
+    12      8             header length H (uint64)
+    20      8             payload length P (uint64)
+    28      H             header: UTF-8 JSON {"format": "numpy2gpt-checkpoint", "version": 1,
+                                   "arrays": [{"dtype": "<f4", "shape": [65, 128], "offset": 0}, ...],
+                                   "tree": <the object, arrays replaced by {"array": i}>}
+    ...     zero padding to a multiple of 64
+    D       P             payload: each array's bytes (C order), each starting at a multiple of 64 from D
+    D + P   32            SHA-256 of every byte before it
+
+In the tree every container is a one-key JSON object: {"dict": [[key, value], ...]} (pairs, so int keys
+stay ints), {"list": [...]}, {"tuple": [...]}, {"array": i}, {"scalar": i} (a NumPy scalar, stored as a 0-d
+array), {"float": "nan" | "inf" | "-inf"}; JSON null/true/false/numbers/strings are themselves.
+
+``load`` refuses, with a ValueError that says which, a file that is not a numpy2gpt checkpoint (wrong magic),
+a newer format version, a truncated file (shorter than its header announces), trailing bytes, and a
+corrupted one (SHA-256 mismatch). ``save`` is atomic: it writes a temporary file in the same directory,
+flushes and fsyncs it, then ``os.replace``s it over the target, so a crash or an error mid-write leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import secrets
+import struct
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from numpy2gpt.autograd import Tensor
+
+__all__ = ["CheckpointError", "load", "save"]
+
+MAGIC = b"\x89N2G\r\n\x1a\n"
+VERSION = 1
+FORMAT = "numpy2gpt-checkpoint"
+_PREFIX = struct.Struct("<8sIQQ")  # magic, version, header length, payload length
+_ALIGN = 64
+_DIGEST = 32
+_KINDS = "biufc"  # bool, signed, unsigned, float, complex: plain numbers only, never objects
+
+
+class CheckpointError(ValueError):
+    """A file that ``load`` refuses: not a checkpoint, truncated, corrupted, or from a newer version."""
+
+
+def _align(n: int) -> int:
+    return -(-n // _ALIGN) * _ALIGN
+
+
+# -- encoding: object tree -> JSON tree + list of arrays ----------------------------------------------
+def _encode(obj: Any, arrays: list[np.ndarray], where: str) -> Any:
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        if math.isfinite(obj):
+            return float(obj)
+        return {"float": "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")}
+    if isinstance(obj, Tensor):
+        obj = obj.data
+    if isinstance(obj, (np.ndarray, np.generic)):
+        array = np.asarray(obj)
+        if array.dtype.kind not in _KINDS or array.dtype.fields is not None:
+            raise TypeError(f"cannot save {where}: arrays of dtype {array.dtype} are not supported (numbers only)")
+        arrays.append(array)
+        return {"array" if isinstance(obj, np.ndarray) else "scalar": len(arrays) - 1}
+    if isinstance(obj, dict):
+        pairs = []
+        for key, value in obj.items():
+            if isinstance(key, np.integer):
+                key = int(key)
+            if isinstance(key, bool) or not isinstance(key, (str, int)):
+                raise TypeError(f"cannot save {where}: dict keys must be str or int, got {type(key).__name__}")
+            pairs.append([key, _encode(value, arrays, f"{where}[{key!r}]")])
+        return {"dict": pairs}
+    if isinstance(obj, (list, tuple)):
+        items = [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+        return {"list" if isinstance(obj, list) else "tuple": items}
+    hint = " (save its state_dict(): nn.save(model.state_dict(), path))" if hasattr(obj, "state_dict") else ""
+    raise TypeError(
+        f"cannot save {where} of type {type(obj).__name__}{hint}; nn.save stores dicts, lists, tuples, "
+        f"ndarrays, Tensors, NumPy scalars, None, bool, int, float and str"
+    )
+
+
+def _write_array(f: BinaryIO, hasher: Any, array: np.ndarray) -> None:
+    """Write one array's bytes in C order (and feed them to the checksum)."""
+    raw = memoryview(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+    hasher.update(raw)
+    f.write(raw)
+
+
+def _write(f: BinaryIO, tree: Any, arrays: list[np.ndarray]) -> None:
+    specs, offset = [], 0
+    for array in arrays:
+        offset = _align(offset)
+        specs.append({"dtype": array.dtype.str, "shape": list(array.shape), "offset": offset})
+        offset += array.nbytes
+    payload_len = offset
+    header = json.dumps(
+        {"format": FORMAT, "version": VERSION, "arrays": specs, "tree": tree},
+        ensure_ascii=False,
+        allow_nan=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+    head = _PREFIX.pack(MAGIC, VERSION, len(header), payload_len) + header
+    head += b"\0" * (_align(len(head)) - len(head))
+
+    hasher = hashlib.sha256()
+    hasher.update(head)
+    f.write(head)
+    written = 0
+    for array, spec in zip(arrays, specs, strict=True):
+        pad = b"\0" * (spec["offset"] - written)
+        hasher.update(pad)
+        f.write(pad)
+        _write_array(f, hasher, array)
+        written = spec["offset"] + array.nbytes
+    f.write(hasher.digest())
+
+
+def save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``obj`` (nested dicts/lists/tuples of arrays and plain values) to ``path``, atomically.
+
+    Example: ``nn.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "iter": 500}, "ckpt.n2g")``.
+    """
+    path = os.fspath(path)
+    arrays: list[np.ndarray] = []
+    tree = _encode(obj, arrays, "obj")
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            _write(f, tree, arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # Make the rename itself durable (POSIX; there is no directory handle to sync on Windows).
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- decoding -----------------------------------------------------------------------------------------
+def _decode(node: Any, arrays: list[np.ndarray], path: str) -> Any:
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, dict) and len(node) == 1:
+        ((tag, value),) = node.items()
+        if tag == "dict" and isinstance(value, list):
+            out = {}
+            for pair in value:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))):
+                    raise CheckpointError(f"{path}: malformed dict entry in the header")
+                out[pair[0]] = _decode(pair[1], arrays, path)
+            return out
+        if tag in ("list", "tuple") and isinstance(value, list):
+            items = [_decode(v, arrays, path) for v in value]
+            return items if tag == "list" else tuple(items)
+        if tag in ("array", "scalar") and isinstance(value, int) and 0 <= value < len(arrays):
+            return arrays[value] if tag == "array" else arrays[value][()]
+        if tag == "float" and value in ("nan", "inf", "-inf"):
+            return float(value)
+    raise CheckpointError(f"{path}: malformed header (unexpected node {str(node)[:80]!r})")
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Read back what ``save`` wrote. Arrays come back as writable ndarrays, Tensors as their arrays.
+
+    Raises CheckpointError (a ValueError) if the file is not a numpy2gpt checkpoint, is truncated, has trailing
+    bytes, fails its SHA-256 check, or was written by a newer format version.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        buf = bytearray(size)
+        got = f.readinto(buf)
+    if got != size:
+        raise CheckpointError(f"{path}: could not read the whole file ({got} of {size} bytes)")
+    if buf[: min(size, len(MAGIC))] != MAGIC[: min(size, len(MAGIC))] or size == 0:
+        raise CheckpointError(
+            f"{path} is not a numpy2gpt checkpoint (its first bytes {bytes(buf[:8])!r} are not the magic "
+            f"{MAGIC!r}); nn.load reads only files written by nn.save"
+        )
+    if size < _PREFIX.size:
+        raise CheckpointError(f"{path}: truncated checkpoint ({size} bytes, shorter than the fixed header)")
+    _, version, header_len, payload_len = _PREFIX.unpack_from(buf)
+    if version > VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version} is newer than this numpy2gpt-nn reads ({VERSION})"
+        )
+    data_start = _align(_PREFIX.size + header_len)
+    expected = data_start + payload_len + _DIGEST
+    if size < expected:
+        raise CheckpointError(f"{path}: truncated checkpoint ({size} bytes, the header announces {expected})")
+    if size > expected:
+        raise CheckpointError(f"{path}: corrupted checkpoint ({size - expected} unexpected bytes at the end)")
+    view = memoryview(buf)
+    if hashlib.sha256(view[: size - _DIGEST]).digest() != bytes(view[size - _DIGEST :]):
+        raise CheckpointError(f"{path}: checksum mismatch, the checkpoint is corrupted")
+
+    try:
+        header = json.loads(bytes(view[_PREFIX.size : _PREFIX.size + header_len]).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: unreadable header ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT or "tree" not in header:
+        raise CheckpointError(f"{path}: the header does not describe a {FORMAT}")
+    arrays: list[np.ndarray] = []
+    for spec in header.get("arrays", []):
+        try:
+            dtype = np.dtype(spec["dtype"])
+            shape = tuple(int(s) for s in spec["shape"])
+            offset = int(spec["offset"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: malformed array entry {spec!r} ({e})") from None
+        if dtype.kind not in _KINDS or dtype.fields is not None or any(s < 0 for s in shape):
+            raise CheckpointError(f"{path}: unsupported array entry {spec!r}")
+        count = math.prod(shape)
+        if offset < 0 or offset + count * dtype.itemsize > payload_len:
+            raise CheckpointError(f"{path}: array entry {spec!r} points outside the payload")
+        if count:
+            array = np.frombuffer(buf, dtype=dtype, count=count, offset=data_start + offset)
+        else:
+            array = np.empty(0, dtype=dtype)
+        arrays.append(array.reshape(shape))
+    return _decode(header["tree"], arrays, path)
