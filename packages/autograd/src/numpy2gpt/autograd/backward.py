@@ -75,9 +75,7 @@ def grad(
     single = isinstance(inputs, Tensor)
     wanted = [inputs] if single else list(inputs)
     roots, grads = _roots_and_grads(outputs, grad_outputs)
-    found = _run(
-        roots, grads, create_graph=create_graph, retain_graph=retain_graph, capture={id(t) for t in wanted}
-    )
+    found = _run(roots, grads, create_graph=create_graph, retain_graph=retain_graph, capture={id(t) for t in wanted})
     result = tuple(found.get(id(t)) for t in wanted)
     if not allow_unused:
         for t, g in zip(wanted, result, strict=True):
@@ -111,9 +109,11 @@ def _roots_and_grads(tensors: Tensor | Sequence[Tensor], grad_tensors: Any) -> t
                 )
             g = Tensor._wrap(np.ones_like(root.data))
         else:
-            g = g if isinstance(g, Tensor) else Tensor(g, dtype=root.dtype)
+            g = g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=root.dtype))
             if g.shape != root.shape:
                 raise RuntimeError(f"gradient of shape {g.shape} given for an output of shape {root.shape}")
+            if g.dtype != root.dtype:
+                g = g.astype(root.dtype)
         grads.append(g)
     return roots, grads
 
@@ -138,6 +138,8 @@ def _run(
     queued: set[int] = set()
     tiebreak = itertools.count()  # equal generations pop in the order they were queued
     captured: dict[int, Tensor] = {}
+    handed_out: set[int] = set()  # ids of arrays already stored in some .grad during this pass
+    user_grads = {id(g.data) for g in root_grads}  # the caller's arrays: never store them as a .grad
 
     def add_grad(t: Tensor, g: Tensor) -> None:
         entry = pending.get(id(t))
@@ -177,7 +179,7 @@ def _run(
                         if id(y) in capture:
                             captured[id(y)] = gy
                     elif retain_grad:
-                        y.grad = gy if y.grad is None else y.grad + gy
+                        y.grad = _own(gy, handed_out, user_grads) if y.grad is None else y.grad + gy
                 gys.append(gy)
 
             gxs = f.backward(*gys)
@@ -186,13 +188,12 @@ def _run(
             if len(gxs) != len(f.inputs):
                 raise RuntimeError(f"{f.name}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs")
 
-            for x, gx in zip(f.inputs, gxs):
+            for x, gx in zip(f.inputs, gxs, strict=False):
                 if gx is None or not x.requires_grad:
                     continue
                 if gx.shape != x.shape:
                     raise RuntimeError(
-                        f"{f.name}.backward returned a gradient of shape {gx.shape} for an input of shape "
-                        f"{x.shape}"
+                        f"{f.name}.backward returned a gradient of shape {gx.shape} for an input of shape {x.shape}"
                     )
                 if gx.dtype != x.dtype:  # mixed-dtype ops: each input gets a gradient of its own dtype
                     gx = gx.astype(x.dtype)
@@ -202,11 +203,31 @@ def _run(
                 f.inputs = None  # free the activations this Function kept alive
             del ys, gys, gxs
 
-    # What is still pending belongs to leaves (tensors with no creator).
-    for t, g in pending.values():
-        if capture is not None:
-            if id(t) in capture:
-                captured[id(t)] = g
-        else:
-            t.grad = g if t.grad is None else t.grad + g
+        # What is still pending belongs to leaves (tensors with no creator).
+        for t, g in pending.values():
+            if capture is not None:
+                if id(t) in capture:
+                    captured[id(t)] = g
+            elif t.grad is None:
+                t.grad = _own(g, handed_out, user_grads)
+            else:
+                t.grad = t.grad + g  # a new array: never modify a .grad someone may hold
     return captured
+
+
+def _own(g: Tensor, handed_out: set[int], user_grads: set[int]) -> Tensor:
+    """``g`` as a gradient a leaf may own: optimizers and gradient clipping modify ``.grad`` in place, so it
+    must be writeable and share memory with no other leaf's gradient.
+
+    A gradient array can fail that in three ways: it is a read-only broadcast view (the gradient of
+    ``x.sum()`` is ``ones(())`` broadcast to x's shape), a view of another array (``reshape`` passes views
+    back), or the very object another leaf already got (``(w1 + w2).sum()`` hands the same dy to both) or
+    the caller passed in. Those are copied; the usual fresh array is kept as is. A gradient with a
+    ``creator`` (``create_graph=True``) is kept, to keep its graph."""
+    a = g.data
+    if g.creator is None and (
+        not a.flags.writeable or a.base is not None or id(a) in handed_out or id(a) in user_grads
+    ):
+        g = Tensor._wrap(a.copy())
+    handed_out.add(id(g.data))
+    return g

@@ -18,9 +18,11 @@ _generator = np.random.default_rng()
 
 
 def manual_seed(seed: int) -> np.random.Generator:
-    """Reseed the default generator (used by ``randn``, ``rand`` and the nn package) and return it."""
-    global _generator
-    _generator = np.random.default_rng(seed)
+    """Reseed the default generator (used by ``randn``, ``rand`` and the nn package) and return it.
+
+    The generator is reseeded in place, so code that kept ``default_generator()`` from before sees the new
+    seed too; the draws that follow are those of ``np.random.default_rng(seed)``."""
+    _generator.bit_generator.state = np.random.PCG64(seed).state
     return _generator
 
 

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from numpy2gpt.autograd.grad_mode import is_grad_enabled
+from numpy2gpt.autograd.grad_mode import _state as _grad_state
 from numpy2gpt.autograd.tensor import Tensor
 
 
@@ -53,30 +53,30 @@ class Function:
     needs_input_grad: tuple[bool, ...]
 
     def __call__(self, *inputs: Any) -> Any:
-        tensors = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
-        ys = self.forward(*[x.data for x in tensors])
-        if not isinstance(ys, tuple):
-            ys = (ys,)
-        outputs = [Tensor._wrap(y if isinstance(y, np.ndarray) else np.asarray(y)) for y in ys]
+        xs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
+        ys = self.forward(*[x.data for x in xs])
+        single = not isinstance(ys, tuple)
+        outputs = [Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y)) for y in ((ys,) if single else ys)]
 
-        if is_grad_enabled():
-            needs_input_grad = tuple(x.requires_grad for x in tensors)
-            if any(needs_input_grad):
+        # Bookkeeping only when it can matter: grad mode on and some input requires grad.
+        if _grad_state.enabled:
+            needs_input_grad = tuple([x.requires_grad for x in xs])
+            if True in needs_input_grad:
                 self.needs_input_grad = needs_input_grad
-                self.generation = max(x.generation for x in tensors)
-                self.inputs = tensors
+                self.generation = generation = max([x.generation for x in xs])
+                self.inputs = xs
                 for y in outputs:
-                    if y.data.dtype.kind == "f":
+                    if y.data.dtype.kind == "f":  # integer and boolean outputs (indices, masks) carry no gradient
                         y.requires_grad = True
                         y.creator = self
-                        y.generation = self.generation + 1
+                        y.generation = generation + 1
                 self.outputs = [weakref.ref(y) for y in outputs]
-        return outputs[0] if len(outputs) == 1 else tuple(outputs)
+        return outputs[0] if single else tuple(outputs)
 
     def forward(self, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         raise NotImplementedError(f"{type(self).__name__} must define forward(*arrays)")
 
-    def backward(self, *gys: Tensor | None) -> Tensor | None | tuple[Tensor | None, ...]:
+    def backward(self, *gys: Tensor | None) -> Tensor | tuple[Tensor | None, ...] | None:
         raise NotImplementedError(f"{type(self).__name__} must define backward(*grad_outputs)")
 
     @property

@@ -38,7 +38,7 @@ class Tensor:
         name: a label used by ``repr`` and the graph pictures (``to_mermaid``, ``to_dot``).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "creator", "generation", "name", "__weakref__")
+    __slots__ = ("__weakref__", "creator", "data", "generation", "grad", "name", "requires_grad")
     # NumPy must leave `ndarray + Tensor` to Tensor.__radd__ instead of broadcasting over the Tensor object.
     __array_ufunc__ = None
 

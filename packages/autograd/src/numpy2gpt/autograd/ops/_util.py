@@ -39,16 +39,28 @@ def check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
 
 
 def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
-    """``axis`` as a sorted tuple of non-negative axes; ``None`` means all of them."""
+    """``axis`` as a sorted tuple of non-negative axes; ``None`` means all of them.
+
+    A 0-d tensor accepts axis 0 or -1 (as PyTorch) and has nothing to reduce: ``()``."""
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -max(ndim, 1) <= a < max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
+        if ndim > 0:
+            out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"axis {axis} names the same axis twice")
     return tuple(sorted(out))
+
+
+def check_axis(op: str, axis: int, ndim: int) -> int:
+    """``axis`` as a non-negative axis of an ``ndim``-dimensional tensor, or a clear error."""
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return int(axis) % ndim
 
 
 def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:

@@ -166,7 +166,10 @@ def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor: 
     """Clamp every element into [min, max]; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    return Clip(min, max)(as_tensor(x))
+    # Python floats: a NumPy float64 bound would upcast a float32 tensor under NumPy 2's promotion rules
+    lo = None if min is None else float(min)
+    hi = None if max is None else float(max)
+    return Clip(lo, hi)(as_tensor(x))
 
 
 clamp = clip

@@ -13,7 +13,7 @@ import numpy as np
 
 from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
-from numpy2gpt.autograd.ops._util import as_tensor, check_broadcast, operands
+from numpy2gpt.autograd.ops._util import as_tensor, operands
 from numpy2gpt.autograd.ops.shape import sum_to
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -30,10 +30,7 @@ def _plain_index(index: Any) -> Any:
 def _may_repeat(index: Any) -> bool:
     """True if the index contains an integer array, which can read one element more than once."""
     parts = index if isinstance(index, tuple) else (index,)
-    for p in parts:
-        if isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind in "iu":
-            return True
-    return False
+    return any(isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind in "iu" for p in parts)
 
 
 class GetItem(Function):
@@ -101,8 +98,12 @@ def where(cond: Any, a: Any, b: Any) -> Tensor:
     """Elementwise choice: ``a`` where ``cond`` is true, else ``b`` (all three broadcast together)."""
     cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
     a, b = operands(a, b)
-    check_broadcast("where", a, b)
-    check_broadcast("where", as_tensor(cond), a)
+    try:
+        np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"where: condition {cond.shape}, x {a.shape} and y {b.shape} cannot be broadcast together"
+        ) from None
     return Where(cond)(a, b)
 
 

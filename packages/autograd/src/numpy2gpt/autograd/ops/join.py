@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from numpy2gpt.autograd.backend import get_array_module
+from numpy2gpt.autograd.dtypes import constant_like
 from numpy2gpt.autograd.function import Function
-from numpy2gpt.autograd.ops._util import as_tensor
+from numpy2gpt.autograd.ops._util import as_tensor, check_axis
 from numpy2gpt.autograd.ops.shape import squeeze, unsqueeze
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -35,13 +36,14 @@ class Concatenate(Function):
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis; all other dimensions must match."""
-    tensors = [as_tensor(t) for t in tensors]
-    if not tensors:
-        raise ValueError("concatenate: needs at least one tensor")
+    tensors = _same_dtype_operands("concatenate", tensors)
     ndim = tensors[0].ndim
-    axis = axis % max(ndim, 1)
+    if ndim == 0:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along; use stack")
+    axis = check_axis("concatenate", axis, ndim)
+    rest = tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]
     for t in tensors:
-        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]:
+        if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != rest:
             shapes = [x.shape for x in tensors]
             raise ValueError(f"concatenate: shapes {shapes} differ outside axis {axis}")
     return Concatenate(axis)(*tensors)
@@ -50,12 +52,23 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 cat = concatenate
 
 
+def _same_dtype_operands(op: str, items: Sequence[Any]) -> list[Tensor]:
+    """The items as Tensors; constants (arrays, lists) take the first floating tensor's dtype, so that a
+    float64 array joined to a float32 tensor does not upcast the result."""
+    if len(items) == 0:
+        raise ValueError(f"{op}: needs at least one tensor")
+    dtype = next((t.dtype for t in items if isinstance(t, Tensor) and t.dtype.kind == "f"), None)
+    return [
+        t if isinstance(t, Tensor) else Tensor._wrap(constant_like(t, dtype)) if dtype else as_tensor(t) for t in items
+    ]
+
+
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis."""
-    tensors = [as_tensor(t) for t in tensors]
+    tensors = _same_dtype_operands("stack", tensors)
     if len({t.shape for t in tensors}) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
-    axis = axis % (tensors[0].ndim + 1)
+    axis = check_axis("stack", axis, tensors[0].ndim + 1)
     return concatenate([unsqueeze(t, axis) for t in tensors], axis)
 
 
@@ -86,7 +99,7 @@ def split(x: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) ->
     """Cut ``x`` along ``axis``: into pieces of ``split_size_or_sections`` elements (an int; the last piece
     may be smaller) or of the listed sizes, which must add up to the axis length (as ``torch.split``)."""
     x = as_tensor(x)
-    axis = axis % x.ndim
+    axis = check_axis("split", axis, x.ndim)
     n = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
@@ -105,7 +118,9 @@ def chunk(x: Any, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
     """Cut ``x`` into ``chunks`` nearly equal pieces along ``axis`` (each ceil(n / chunks) long, as
     ``torch.chunk``; fewer pieces come back if the axis is short)."""
     x = as_tensor(x)
-    n = x.shape[axis % x.ndim]
+    if chunks <= 0:
+        raise ValueError(f"chunk: the number of chunks must be positive, got {chunks}")
+    n = x.shape[check_axis("chunk", axis, x.ndim)]
     return split(x, max(1, -(-n // chunks)), axis)
 
 

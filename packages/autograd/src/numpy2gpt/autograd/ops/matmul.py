@@ -33,9 +33,9 @@ class MatMul(Function):
         b2 = reshape(b, (b.shape[0], 1)) if b.ndim == 1 else b
         g2 = gy
         if a.ndim == 1:
-            g2 = reshape(g2, g2.shape[:-1] + (1,) + g2.shape[-1:])
+            g2 = reshape(g2, (*g2.shape[:-1], 1, *g2.shape[-1:]))
         if b.ndim == 1:
-            g2 = reshape(g2, g2.shape + (1,))
+            g2 = reshape(g2, (*g2.shape, 1))
         ga = gb = None
         if need_a:
             ga = reshape(sum_to(matmul(g2, swapaxes(b2, -1, -2)), a2.shape), a.shape)

@@ -60,6 +60,10 @@ class Max(Function):
     def __init__(self, axes: tuple[int, ...], keepdims: bool, largest: bool = True):
         self.axes, self.keepdims, self.largest = axes, keepdims, largest
 
+    @property
+    def name(self) -> str:
+        return "Max" if self.largest else "Min"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         reduce = np.max if self.largest else np.min
         return reduce(x, axis=self.axes, keepdims=self.keepdims)
@@ -97,14 +101,17 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A
 
 
 def var(x: Any, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-    """Variance over ``axis``: sum((x - mean)**2) / (n - correction). ``correction=1`` (the default, as in
-    PyTorch) is the unbiased estimate; ``correction=0`` is NumPy's default. Built from the ops above, so its
-    gradient needs no code of its own."""
+    """Variance over ``axis``: sum((x - mean)**2) / (n - correction), n the number of elements reduced.
+    ``correction=1`` (the default, as in PyTorch) is the unbiased estimate; ``correction=0`` is NumPy's
+    default. Built from the ops above, so its gradient needs no code of its own:
+    dx = dy * 2 (x - mean) / (n - correction) (the mean's own term sums to zero)."""
     x = as_tensor(x)
     axes = normalize_axes(axis, x.ndim)
     n = int(np.prod([x.shape[a] for a in axes]))
     centered = x - mean(x, axes, keepdims=True)
-    return sum(centered * centered, axes, keepdims) * (1.0 / (n - correction))
+    # n <= correction leaves no degrees of freedom: the variance is undefined (nan, as in PyTorch)
+    scale = 1.0 / (n - correction) if n > correction else float("nan")
+    return sum(centered * centered, axes, keepdims) * scale
 
 
 def std(x: Any, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:

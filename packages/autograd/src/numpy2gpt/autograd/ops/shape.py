@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from numpy2gpt.autograd.function import Function
-from numpy2gpt.autograd.ops._util import as_tensor, keepdims_shape, normalize_axes
+from numpy2gpt.autograd.ops._util import as_tensor, check_axis, normalize_axes
 from numpy2gpt.autograd.tensor import Tensor
 
 
@@ -47,7 +47,7 @@ def flatten(x: Tensor, start_axis: int = 0, end_axis: int = -1) -> Tensor:
     if x.ndim == 0:
         return reshape(x, (1,))
     start, end = start_axis % x.ndim, end_axis % x.ndim
-    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1 :])
+    return reshape(x, (*x.shape[:start], -1, *x.shape[end + 1 :]))
 
 
 class Transpose(Function):
@@ -83,6 +83,7 @@ def permute(x: Tensor, axes: Sequence[int]) -> Tensor:
 def swapaxes(x: Tensor, axis1: int, axis2: int) -> Tensor:
     """Swap two axes (``torch.transpose(x, a, b)``)."""
     x = as_tensor(x)
+    axis1, axis2 = check_axis("swapaxes", axis1, x.ndim), check_axis("swapaxes", axis2, x.ndim)
     axes = list(range(x.ndim))
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return Transpose(tuple(axes))(x)
@@ -117,6 +118,8 @@ def expand(x: Tensor, shape: Sequence[int]) -> Tensor:
     """``torch.expand``: ``broadcast_to`` where -1 keeps that axis's size."""
     x = as_tensor(x)
     lead = len(shape) - x.ndim
+    if lead < 0 or any(s == -1 for s in shape[:lead]):
+        raise ValueError(f"expand: cannot expand shape {x.shape} to {tuple(shape)} (-1 only for existing axes)")
     shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(shape))
     return broadcast_to(x, shape)
 
@@ -130,9 +133,9 @@ class SumTo(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         lead = x.ndim - len(self.shape)
-        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(self.shape) if n == 1 and x.shape[lead + i] != 1)
-        y = x.sum(axis=axes, keepdims=True) if axes else x
-        return y.reshape(self.shape)
+        y = x.sum(axis=tuple(range(lead))) if lead else x  # the axes broadcasting put in front
+        ones = tuple(i for i, n in enumerate(self.shape) if n == 1 and y.shape[i] != 1)
+        return y.sum(axis=ones, keepdims=True) if ones else y  # the axes broadcast from size 1
 
     def backward(self, gy: Tensor) -> Tensor:
         return broadcast_to(gy, self.inputs[0].shape)
@@ -141,9 +144,12 @@ class SumTo(Function):
 def sum_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     """Sum ``x`` down to ``shape``, the shape it was broadcast from (the gradient rule for broadcasting)."""
     x = as_tensor(x)
-    shape = tuple(shape)
+    shape = tuple(int(s) for s in shape)
     if x.shape == shape:
         return x
+    lead = x.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=False)):
+        raise ValueError(f"sum_to: shape {x.shape} cannot be summed down to {shape} (it is not broadcast from it)")
     return SumTo(shape)(x)
 
 
@@ -160,6 +166,5 @@ def squeeze(x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
 def unsqueeze(x: Tensor, axis: int) -> Tensor:
     """Insert an axis of size 1 at position ``axis`` (negative counts from the end of the result)."""
     x = as_tensor(x)
-    axis = axis % (x.ndim + 1)
-    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
-
+    axis = check_axis("unsqueeze", axis, x.ndim + 1)
+    return reshape(x, (*x.shape[:axis], 1, *x.shape[axis:]))
