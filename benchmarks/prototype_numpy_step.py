@@ -12,12 +12,12 @@ The kernels are the fused versions proposed for numpy2gpt.nn.functional; each st
 
 from __future__ import annotations
 
-import _common  # noqa: I001 - first: pins the thread counts before NumPy is imported
 import argparse
 import ctypes
 import math
 import resource
 
+import _common
 import numpy as np
 
 F32 = np.float32
@@ -131,7 +131,8 @@ def attention_fwd(q, k, v, mask_bias):
 
 
 def attention_bwd(gy, cache):
-    """gv = att^T gy; gatt = gy v^T; gs = att * (gatt - sum(gatt * att)); gq = gs k / sqrt(hd); gk = gs^T q / sqrt(hd)."""
+    """gv = att^T gy; gatt = gy v^T; gs = att * (gatt - sum(gatt * att));
+    gq = gs k / sqrt(hd); gk = gs^T q / sqrt(hd)."""
     q, k, v, att = cache
     gv = att.swapaxes(-1, -2) @ gy
     gs = gy @ v.swapaxes(-1, -2)
@@ -208,23 +209,29 @@ class HandGPT:
             g["transformer.ln_f.bias"] += gb
         for i in reversed(range(cfg["n_layer"])):
             pre = f"transformer.h.{i}."
+
+            def lin_bwd(gy, cache, name, pre=pre):
+                return linear_bwd(
+                    gy, cache, p[pre + name + ".weight"], g[pre + name + ".weight"], g.get(pre + name + ".bias")
+                )
+
             c1, c2, c3, c4, c5, c6, c7, c8 = caches.pop()
-            gm = linear_bwd(gx, c8, p[pre + "mlp.c_proj.weight"], g[pre + "mlp.c_proj.weight"], g.get(pre + "mlp.c_proj.bias"))
+            gm = lin_bwd(gx, c8, "mlp.c_proj")
             gm = gelu_bwd(gm, c7)
-            gm = linear_bwd(gm, c6, p[pre + "mlp.c_fc.weight"], g[pre + "mlp.c_fc.weight"], g.get(pre + "mlp.c_fc.bias"))
+            gm = lin_bwd(gm, c6, "mlp.c_fc")
             gh, gg, gb = layer_norm_bwd(gm, c5)
             g[pre + "ln_2.weight"] += gg
             if gb is not None and pre + "ln_2.bias" in g:
                 g[pre + "ln_2.bias"] += gb
             gx = gx + gh
-            ga = linear_bwd(gx, c4, p[pre + "attn.c_proj.weight"], g[pre + "attn.c_proj.weight"], g.get(pre + "attn.c_proj.bias"))
+            ga = lin_bwd(gx, c4, "attn.c_proj")
             gy4 = ga.reshape(bsz, t, nh, hd).transpose(0, 2, 1, 3)
             gq, gk, gv = attention_bwd(gy4, c3)
             gqkv = np.empty((bsz, t, 3, nh, hd), dtype=F32)
             gqkv[:, :, 0] = gq.transpose(0, 2, 1, 3)
             gqkv[:, :, 1] = gk.transpose(0, 2, 1, 3)
             gqkv[:, :, 2] = gv.transpose(0, 2, 1, 3)
-            gh = linear_bwd(gqkv.reshape(n, 3 * c), c2, p[pre + "attn.c_attn.weight"], g[pre + "attn.c_attn.weight"], g.get(pre + "attn.c_attn.bias"))
+            gh = lin_bwd(gqkv.reshape(n, 3 * c), c2, "attn.c_attn")
             gh, gg, gb = layer_norm_bwd(gh, c1)
             g[pre + "ln_1.weight"] += gg
             if pre + "ln_1.bias" in g:

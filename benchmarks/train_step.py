@@ -22,7 +22,6 @@ The page faults per step come from the same subprocess (ru_minflt).
 
 from __future__ import annotations
 
-import _common  # noqa: I001 - first: pins the thread counts before NumPy is imported
 import argparse
 import json
 import resource
@@ -30,6 +29,7 @@ import subprocess
 import sys
 import time
 
+import _common
 import numpy as np
 
 WORKLOADS = {
@@ -66,7 +66,7 @@ def batches(w: dict, n: int = 4, seed: int = 0) -> list[tuple[np.ndarray, np.nda
     rng = np.random.default_rng(seed)
     shape = (w["batch"], _seq(w))
     v = w["cfg"]["vocab_size"]
-    return [(rng.integers(0, v, size=shape, dtype=np.int64), rng.integers(0, v, size=shape, dtype=np.int64)) for _ in range(n)]
+    return [(rng.integers(0, v, size=shape), rng.integers(0, v, size=shape)) for _ in range(n)]
 
 
 def matmul_flops(w: dict) -> float:
@@ -194,7 +194,7 @@ def child(framework: str, workload: str, steps: int) -> None:
         _common.import_torch()
         _common.load_reference()
     else:
-        import numpy2gpt.gpt.model  # noqa: F401 - the libraries' resident size belongs in the baseline
+        import numpy2gpt.gpt.model
         import numpy2gpt.nn.optim  # noqa: F401
     baseline = _rss_kb()
     fn = torch_step_fn(w)[0] if framework == "torch" else numpy_step_fn(w)
@@ -207,7 +207,8 @@ def child(framework: str, workload: str, steps: int) -> None:
     elapsed = time.perf_counter() - t0
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / steps
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_kb": peak, "baseline_kb": baseline, "faults_per_step": faults, "s_per_step": elapsed / steps}))
+    result = {"peak_kb": peak, "baseline_kb": baseline, "faults_per_step": faults, "s_per_step": elapsed / steps}
+    print(json.dumps(result))
 
 
 def measure_memory(framework: str, workload: str, steps: int) -> dict:
@@ -301,7 +302,8 @@ def run(names: list[str], quick: bool, memory: bool) -> str:
         f"float32 matmul peak (1024^3 GEMM, best of 7): NumPy/OpenBLAS {peak['numpy']:.0f} GFLOP/s, "
         f"torch {peak['torch']:.0f} GFLOP/s; '% peak' below is of {best_peak:.0f}.",
         "",
-        "Medians of alternating steps in one process (same weights, same batches); ratio < 1 means numpy2gpt is faster.",
+        "Medians of alternating steps in one process (same weights, same batches); "
+        "ratio < 1 means numpy2gpt is faster.",
         "GFLOP/s counts matmul FLOPs only, nanoGPT's MFU convention (attention over the full T x T).",
         "",
         _common.markdown_table(header, rows),
