@@ -1,0 +1,181 @@
+"""Sample from a trained GPT: nanoGPT's sample.py, printing each token as it is produced.
+
+    checkpoint -> GPTConfig + weights + tokenizer metadata -> encode the prompt -> generate -> decode
+
+With GPT-2 BPE a token can end in the middle of a multi-byte UTF-8 character, so the text is decoded from all the
+tokens so far and only its new, complete part is printed. Generation stops at ``max_new_tokens`` or, for GPT-2's
+tokenizer, at the end-of-text token.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+import numpy2gpt.autograd as ag
+from numpy2gpt.gpt.checkpoint import load_checkpoint
+from numpy2gpt.gpt.model import GPT, GPTConfig, sample_from_logits
+from numpy2gpt.gpt.tokenizer import load_tokenizer
+
+
+def load_model(checkpoint: str | os.PathLike[str]) -> tuple[GPT, dict[str, Any]]:
+    """The model of a checkpoint (file or out_dir), in eval mode, and its tokenizer metadata."""
+    ckpt = load_checkpoint(checkpoint)
+    model = GPT(GPTConfig(**{**ckpt["model_args"], "dropout": 0.0}))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, ckpt["tokenizer"]
+
+
+def stream_tokens(
+    model: GPT,
+    idx: np.ndarray,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: np.random.Generator | None = None,
+    stop_token: int | None = None,
+) -> Iterator[int]:
+    """Yield the ids that ``model.generate(idx, ...)`` would return after the prompt ``idx`` (shape (1, T)), one at
+    a time, as soon as each is sampled; the same ids for the same generator state.
+
+    It is ``GPT.generate``'s loop written as a Python generator, built from the model's own pieces: a KV cache
+    (``make_kv_cache``), ``forward_cached`` (the newest token only while the sequence fits in the context; the
+    cropped context again once the window slides), and ``sample_from_logits``.
+    """
+    block_size = model.config.block_size
+    tokens = [int(t) for t in np.asarray(idx).reshape(-1)]
+    kv_cache = model.make_kv_cache(1)
+    was_training = model.training
+    model.eval()
+    try:
+        with ag.no_grad():
+            for _ in range(max_new_tokens):
+                if kv_cache.length > 0 and len(tokens) <= block_size:
+                    logits = model.forward_cached(np.asarray([tokens[-1:]], dtype=np.int64), kv_cache)
+                else:  # the first step, or the window slid: (re)fill the cache from the last block_size tokens
+                    kv_cache.reset()
+                    logits = model.forward_cached(np.asarray([tokens[-block_size:]], dtype=np.int64), kv_cache)
+                token = int(sample_from_logits(logits.data, temperature, top_k, top_p, generator)[0])
+                tokens.append(token)
+                yield token
+                if token == stop_token:
+                    return
+    finally:
+        model.train(was_training)
+
+
+def stop_token_of(tokenizer: Any) -> int | None:
+    """GPT-2's end-of-text id (None for tokenizers without one)."""
+    return getattr(tokenizer, "eot_token", None)
+
+
+def default_prompt(tokenizer: Any) -> list[int]:
+    """What to start from without a prompt: a newline (nanoGPT's default), or GPT-2's end-of-text token, or id 0."""
+    eot = stop_token_of(tokenizer)
+    if eot is not None:
+        return [eot]
+    try:
+        return list(tokenizer.encode("\n"))
+    except (ValueError, KeyError):
+        return [0]
+
+
+def sample_from_model(
+    model: GPT,
+    meta: dict[str, Any],
+    prompt: str | None = None,
+    num_samples: int = 1,
+    max_new_tokens: int = 500,
+    temperature: float = 0.8,
+    top_k: int | None = 200,
+    top_p: float | None = None,
+    seed: int = 1337,
+    stream: TextIO | None = sys.stdout,
+) -> list[str]:
+    """Generate ``num_samples`` continuations of ``prompt`` and return them (prompt included); with ``stream``, write
+    each piece of text there as soon as its token is sampled. Uses its own generator seeded by ``seed``, so sampling
+    never touches the training random stream."""
+    tokenizer = load_tokenizer(meta)
+    ids = default_prompt(tokenizer) if not prompt else list(tokenizer.encode(prompt))
+    if not ids:
+        raise ValueError("the prompt encodes to no tokens")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if top_k is not None:
+        top_k = min(top_k, model.config.vocab_size)
+    generator = np.random.default_rng(seed)
+    stop = stop_token_of(tokenizer)
+    samples = []
+    for k in range(num_samples):
+        # with a prompt, the sample is the prompt and its continuation; without one, only the continuation
+        start = 0 if prompt else len(ids)
+        tokens = list(ids)
+        shown = tokenizer.decode(tokens[start:])
+        if stream is not None:
+            stream.write(shown)
+            stream.flush()
+        idx = np.asarray([ids], dtype=np.int64)
+        for token in stream_tokens(model, idx, max_new_tokens, temperature, top_k, top_p, generator, stop):
+            if token == stop:
+                break
+            tokens.append(token)
+            if stream is not None:
+                text = tokenizer.decode(tokens[start:])
+                if not text.endswith("\ufffd"):  # else wait for the rest of a multi-byte UTF-8 character
+                    stream.write(text[len(shown) :])
+                    stream.flush()
+                    shown = text
+        text = tokenizer.decode(tokens[start:])
+        if stream is not None:
+            stream.write(text[len(shown) :] + "\n")
+            if k < num_samples - 1:
+                stream.write("---------------\n")
+            stream.flush()
+        samples.append(text)
+    return samples
+
+
+def sample(
+    checkpoint: str | os.PathLike[str] = "out",
+    prompt: str | None = None,
+    num_samples: int = 1,
+    max_new_tokens: int = 500,
+    temperature: float = 0.8,
+    top_k: int | None = 200,
+    top_p: float | None = None,
+    seed: int = 1337,
+    init_from: str = "resume",
+    weights: str | None = None,
+    stream: TextIO | None = sys.stdout,
+) -> list[str]:
+    """Sample from a checkpoint (``init_from="resume"``: ``checkpoint`` is a file or an out_dir) or from pretrained
+    GPT-2 (``init_from="gpt2"`` etc., weights from the folder ``weights`` or the local Hugging Face cache)."""
+    if init_from == "resume":
+        model, meta = load_model(checkpoint)
+    elif init_from.startswith("gpt2"):
+        from numpy2gpt.gpt.train import load_pretrained
+
+        model = load_pretrained(init_from, weights or "", dropout=0.0, block_size=None)
+        model.eval()
+        meta = {"tokenizer": "gpt2", "vocab_size": model.config.vocab_size}
+    else:
+        raise ValueError(f"init_from must be 'resume' or a GPT-2 name (gpt2, gpt2-medium, ...), not {init_from!r}")
+    return sample_from_model(
+        model, meta, prompt, num_samples, max_new_tokens, temperature, top_k, top_p, seed, stream=stream
+    )
+
+
+def read_prompt(prompt: str | None, prompt_file: str | os.PathLike[str] | None) -> str | None:
+    """The prompt text: given directly, or read from a file (nanoGPT's ``FILE:`` prefix works too)."""
+    if prompt_file is not None:
+        return Path(prompt_file).read_text(encoding="utf-8")
+    if prompt is not None and prompt.startswith("FILE:"):
+        return Path(prompt[5:]).read_text(encoding="utf-8")
+    return prompt
