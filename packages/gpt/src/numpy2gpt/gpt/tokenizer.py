@@ -127,7 +127,7 @@ class CharTokenizer:
         order = np.argsort(codepoints)
         self._sorted_codepoints = codepoints[order]
         self._sorted_ids = order.astype(np.int64)
-        self._chars_array = np.array(chars, dtype="<U1")
+        self._chars_array = np.array(chars, dtype=object)  # object, not "<U1": NumPy strips a trailing "\x00"
 
     @classmethod
     def from_text(cls, text: str) -> CharTokenizer:
