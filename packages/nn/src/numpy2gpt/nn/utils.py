@@ -1,0 +1,118 @@
+"""Gradient clipping: ``clip_grad_norm_`` (``torch.nn.utils.clip_grad_norm_``) and ``clip_grad_value_``.
+
+Clipping by the global norm keeps one bad batch from throwing the weights far away: if the gradients of all
+parameters, seen as one long vector, are longer than ``max_norm``, they are all scaled down by the same factor,
+which keeps their direction::
+
+    total = || (||g_1||, ||g_2||, ..., ||g_n||) ||        # = || concat(g_1, ..., g_n) ||
+    g_i   = g_i * max_norm / (total + 1e-6)   if total > max_norm
+
+Everything is computed in the gradients' own dtype (float32 stays float32), in the same order as PyTorch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from numpy2gpt.autograd import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
+
+
+def _distinct(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
+    """The parameters, each once (a tied weight passed twice is one parameter with one gradient)."""
+    if isinstance(parameters, Tensor):
+        return [parameters]
+    seen: set[int] = set()
+    distinct = []
+    for p in parameters:
+        if id(p) not in seen:
+            seen.add(id(p))
+            distinct.append(p)
+    return distinct
+
+
+def _memory_key(a: np.ndarray) -> tuple[int, tuple[int, ...], tuple[int, ...], str]:
+    """Arrays with equal keys are the same numbers in the same memory (the same array, or identical views)."""
+    return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str
+
+
+def get_total_norm(tensors: Iterable[Tensor | np.ndarray], norm_type: float = 2.0) -> np.floating:
+    """The p-norm of all the tensors seen as one vector: the norm of their per-tensor norms (as PyTorch).
+
+    Args:
+        tensors: Tensors or ndarrays (e.g. the gradients).
+        norm_type: p; ``2.0`` for Euclidean, ``math.inf`` for the largest absolute value.
+
+    Returns:
+        A NumPy scalar in the tensors' dtype (0.0 for no tensors).
+    """
+    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    if not arrays:
+        return np.float32(0.0)
+    norms = [np.linalg.vector_norm(a, ord=norm_type) for a in arrays]
+    return np.linalg.vector_norm(np.stack(norms), ord=norm_type)
+
+
+def clip_grad_norm_(
+    parameters: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> float:
+    """Scale all gradients in place so that their total norm is at most ``max_norm``.
+
+    Args:
+        parameters: the parameters whose ``.grad`` to clip (those without a gradient are skipped).
+        max_norm: the largest total norm allowed.
+        norm_type: p of the p-norm (``2.0``, or ``math.inf`` for the max-abs norm).
+        error_if_nonfinite: raise if the total norm is nan or inf (else the gradients become nan).
+
+    Returns:
+        The total norm of the gradients *before* clipping, as a Python float (log it: spikes show trouble).
+    """
+    params = [p for p in _distinct(parameters) if p.grad is not None]
+    if not params:
+        return 0.0
+    total = get_total_norm([p.grad.data for p in params], norm_type)
+    if error_if_nonfinite and not math.isfinite(float(total)):
+        raise RuntimeError(
+            f"the total norm of order {norm_type} of the gradients is {float(total)}, so they cannot be clipped; "
+            "pass error_if_nonfinite=False to clip anyway"
+        )
+    # clip_coef = max_norm / (total + 1e-6), in the gradients' dtype and as torch evaluates it (reciprocal first)
+    dtype = total.dtype.type
+    clip_coef = np.reciprocal(total + dtype(1e-6)) * dtype(max_norm)
+    if clip_coef < 1.0:
+        # Scale each distinct gradient array once: two parameters may share one gradient array.
+        scaled: dict[tuple, np.ndarray] = {}
+        for p in params:
+            g = p.grad.data
+            key = _memory_key(g)
+            if key not in scaled:
+                if g.flags.writeable:
+                    np.multiply(g, clip_coef, out=g)
+                    scaled[key] = g
+                else:  # a read-only gradient (e.g. a broadcast view) is replaced by a scaled copy
+                    scaled[key] = g * clip_coef
+            if scaled[key] is not g:
+                p.grad = Tensor._wrap(scaled[key])
+    return float(total)
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
+    """Clamp every gradient element to [-clip_value, clip_value], in place (``torch.nn.utils.clip_grad_value_``)."""
+    clip_value = float(clip_value)
+    scaled: dict[tuple, np.ndarray] = {}
+    for p in _distinct(parameters):
+        if p.grad is None:
+            continue
+        g = p.grad.data
+        key = _memory_key(g)
+        if key not in scaled:
+            scaled[key] = np.clip(g, -clip_value, clip_value, out=g if g.flags.writeable else None)
+        if scaled[key] is not g:
+            p.grad = Tensor._wrap(scaled[key])
