@@ -30,7 +30,7 @@ def test_prepare_python_docs(docs_dir):
     text = python_docs_text()
     assert len(text) > 300_000  # Python's bundled documentation is a few hundred KB of text
     meta = load_meta(docs_dir)
-    assert meta["dataset"] == "python_docs"
+    assert meta["dataset"] == "python_docs" and meta["data_file"] is None
     assert meta["source"].startswith("Python's bundled documentation (pydoc_data.topics)")
     assert meta["tokenizer"]["kind"] == "char"
     assert meta["vocab_size"] == len(set(text)) and 60 < meta["vocab_size"] < 300
@@ -49,6 +49,7 @@ def test_prepare_local_file_char_exact(tmp_path, small_file):
     out = prepare(data_file=small_file, out_dir=tmp_path / "out")
     meta = load_meta(out)
     assert meta["dataset"] == "file" and str(small_file) in meta["source"]
+    assert meta["data_file"] == str(small_file.resolve())
     tok = CharTokenizer.from_text(SMALL)
     ids = np.array([tok.stoi[c] for c in SMALL], dtype=np.uint16)
     n_train = int(len(SMALL) * 0.9)

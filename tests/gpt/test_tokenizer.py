@@ -1,6 +1,7 @@
 """Tokenizers: the character tokenizer and GPT-2's BPE built offline from hash-checked files."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -53,6 +54,14 @@ def test_char_round_trip_on_random_text():
     assert tok.decode(tok.encode_array(text)) == text
     sub = text[100:200]
     assert tok.decode(tok.encode(sub)) == sub
+
+
+def test_char_lone_surrogates_round_trip():
+    text = "ab\udcffc\ud800"  # what surrogateescape decoding of bad bytes produces
+    tok = CharTokenizer.from_text(text)
+    assert tok.decode(tok.encode(text)) == text
+    with pytest.raises(ValueError, match=re.escape(repr("\udc80"))):
+        tok.encode("\udc80")
 
 
 def test_char_encode_empty_string():

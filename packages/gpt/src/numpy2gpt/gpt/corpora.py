@@ -47,6 +47,7 @@ class Corpus:
     name: str  # "python_docs", "shakespeare_char" or "file"
     text: str
     source: str  # a human-readable description, stored in meta.json
+    path: str | None = None  # the absolute path of a local file (None for a built-in corpus)
 
 
 def python_docs_text() -> str:
@@ -94,7 +95,7 @@ def load_corpus(
     """The corpus to train on: ``data_file`` when given (a local text file), else the built-in ``dataset``."""
     if data_file is not None:
         p = Path(data_file).expanduser()
-        return Corpus("file", read_text_file(p), f"local file {str(p.resolve())!r}")
+        return Corpus("file", read_text_file(p), f"local file {p.resolve()}", str(p.resolve()))
     name = _ALIASES.get(dataset, dataset)
     if name == "python_docs":
         version = ".".join(map(str, sys.version_info[:3]))

@@ -5,7 +5,8 @@
 - ``train.bin``, ``val.bin``: the token ids as raw little-endian uint16 (``np.memmap``-able, byte-for-byte the
   layout nanoGPT writes), the first ``1 - val_fraction`` of the tokens for training and the rest for validation;
 - ``meta.json``: format version, the tokenizer (``tokenizer.to_dict()``: for ``char`` the vocabulary itself),
-  ``vocab_size``, where the text came from, its SHA-256, and the token count of each split.
+  ``vocab_size``, where the text came from (``dataset``, ``source``, and ``data_file``: the absolute path of a
+  local file, else null), the text's SHA-256, and the token count of each split.
 
 ``load_split`` maps a split read-only and ``get_batch`` draws ``batch_size`` random windows of ``block_size + 1``
 tokens from it: ``x`` is each window without its last token and ``y`` without its first, so ``y[b, t]`` is the token
@@ -124,6 +125,7 @@ def prepare(
         "vocab_size": tok.vocab_size,
         "dataset": corpus.name,
         "source": corpus.source,
+        "data_file": corpus.path,
         "corpus_chars": len(corpus.text),
         "corpus_sha256": hashlib.sha256(corpus.text.encode("utf-8", "surrogatepass")).hexdigest(),
         "val_fraction": val_fraction,
