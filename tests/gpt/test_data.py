@@ -59,6 +59,10 @@ def test_prepare_local_file_char_exact(tmp_path, small_file):
     assert load_tokenizer(meta) == tok
     assert sorted(p.name for p in out.iterdir()) == ["meta.json", "train.bin", "val.bin"]  # no temporaries
     json.loads((out / "meta.json").read_text())  # plain JSON
+    ref = tmp_path / "ref"
+    ref.write_bytes(b"")
+    for name in ("train.bin", "val.bin", "meta.json"):  # ordinary permissions (not a temp file's 0600)
+        assert (out / name).stat().st_mode == ref.stat().st_mode
 
 
 def test_prepare_gpt2_and_val_fraction(tmp_path, small_file):

@@ -74,6 +74,9 @@ def test_cached_download_fetches_once(server, tmp_path):
     again = cached_download(url, sha(GOOD), cache_dir=tmp_path)  # a matching cached file needs no network
     assert again == path and server.requests["/good.txt"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary files left
+    ref = tmp_path.parent / "ref"
+    ref.write_bytes(b"")
+    assert path.stat().st_mode == ref.stat().st_mode  # ordinary permissions (not a temp file's 0600)
 
 
 def test_cached_download_uses_env_cache_dir(server, tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,12 +47,12 @@ def default_out_dir(
     return Path("data") / f"{base}_{tokenizer}"
 
 
-def _write_atomic(path: Path, write) -> None:
+def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``path`` through a temporary file in the same folder and ``os.replace`` it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")  # open(): usual permissions, unlike mkstemp
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        with open(tmp, "xb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -136,10 +136,9 @@ def prepare(
     with contextlib.suppress(FileNotFoundError):
         (out / "meta.json").unlink()
     data = ids.astype(_DTYPE, copy=False)
-    _write_atomic(out / "train.bin", lambda f: f.write(data[:n_train].tobytes()))
-    _write_atomic(out / "val.bin", lambda f: f.write(data[n_train:].tobytes()))
-    text = json.dumps(meta, indent=2, ensure_ascii=False) + "\n"
-    _write_atomic(out / "meta.json", lambda f: f.write(text.encode("utf-8")))
+    _write_atomic(out / "train.bin", data[:n_train].tobytes())
+    _write_atomic(out / "val.bin", data[n_train:].tobytes())
+    _write_atomic(out / "meta.json", (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return out
 
 

@@ -12,10 +12,10 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from pathlib import Path
 
 __all__ = ["CACHE_ENV", "ChecksumError", "DownloadError", "cached_download", "download", "get_cache_dir", "sha256_file"]
@@ -67,11 +67,10 @@ def download(
     expected = _check_sha256(sha256)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")  # open(): usual permissions, unlike mkstemp
     try:
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
+        with open(tmp, "xb") as out:
             try:
                 response = urllib.request.urlopen(url, timeout=timeout)
             except (urllib.error.URLError, OSError, ValueError) as e:
