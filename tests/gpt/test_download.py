@@ -64,7 +64,7 @@ def server(monkeypatch):
 GOOD = b"The quick brown fox jumps over the lazy dog.\n" * 100
 
 
-def test_cached_download_fetches_once(server, tmp_path):
+def test_cached_download_fetches_once(server, tmp_path, tmp_path_factory):
     server.files["/good.txt"] = GOOD
     url = server.url("/good.txt")
     path = cached_download(url, sha(GOOD), cache_dir=tmp_path)
@@ -74,7 +74,7 @@ def test_cached_download_fetches_once(server, tmp_path):
     again = cached_download(url, sha(GOOD), cache_dir=tmp_path)  # a matching cached file needs no network
     assert again == path and server.requests["/good.txt"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no temporary files left
-    ref = tmp_path.parent / "ref"
+    ref = tmp_path_factory.mktemp("ref") / "ref"
     ref.write_bytes(b"")
     assert path.stat().st_mode == ref.stat().st_mode  # ordinary permissions (not a temp file's 0600)
 
