@@ -27,10 +27,12 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = [
+    "ENDOFTEXT",
     "GPT2_ENCODER_JSON_SHA256",
     "GPT2_PAT_STR",
     "GPT2_VOCAB_BPE_SHA256",
     "GPT2_VOCAB_ENV",
+    "MAX_UINT16_VOCAB",
     "CharTokenizer",
     "GPT2Tokenizer",
     "Tokenizer",
