@@ -1,0 +1,102 @@
+"""Where a numpy2gpt training step spends its time: cProfile of a few steps, grouped by Function class.
+
+    python benchmarks/profile_step.py --only cpu --steps 10      # top functions by own time
+    python benchmarks/profile_step.py --only baby --steps 3 --by-op
+
+``--by-op`` times each Function's forward and backward separately (wall clock, by wrapping them), which is the view
+that says which fused op to work on next; the default view is cProfile's, which also shows the Python overhead of
+the graph bookkeeping (Function.__call__, the backward engine, Tensor construction).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import io
+import pstats
+import time
+
+import _common
+import train_step
+
+
+def by_op(step, steps: int) -> str:
+    """Wall time per Function class, forward and backward, by wrapping every Function subclass's methods."""
+    from numpy2gpt.autograd import Function
+
+    totals: dict[tuple[str, str], float] = collections.defaultdict(float)
+    counts: dict[tuple[str, str], int] = collections.defaultdict(int)
+    wrapped = []
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for cls in set(subclasses(Function)):
+        for meth in ("forward", "backward"):
+            if meth not in cls.__dict__:
+                continue
+            orig = cls.__dict__[meth]
+
+            def wrapper(self, *args, _orig=orig, _key=(cls.__name__, meth)):
+                t0 = time.perf_counter()
+                try:
+                    return _orig(self, *args)
+                finally:
+                    totals[_key] += time.perf_counter() - t0
+                    counts[_key] += 1
+
+            setattr(cls, meth, wrapper)
+            wrapped.append((cls, meth, orig))
+    try:
+        step()
+        totals.clear()
+        counts.clear()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        wall = (time.perf_counter() - t0) / steps
+    finally:
+        for cls, meth, orig in wrapped:
+            setattr(cls, meth, orig)
+    lines = [f"step: {wall * 1e3:.1f} ms (with the timing wrappers)", "", "| op | ms/step | calls/step | share |",
+             "|---|---|---|---|"]  # fmt: skip
+    accounted = 0.0
+    for key, t in sorted(totals.items(), key=lambda kv: -kv[1]):
+        accounted += t / steps
+        lines.append(f"| {key[0]}.{key[1]} | {t / steps * 1e3:.2f} | {counts[key] / steps:.0f} | "
+                     f"{100 * t / steps / wall:.1f}% |")  # fmt: skip
+    lines.append(f"| (everything else: graph bookkeeping, optimizer, clipping) | {(wall - accounted) * 1e3:.2f} | | "
+                 f"{100 * (wall - accounted) / wall:.1f}% |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default="cpu", choices=sorted(train_step.WORKLOADS))
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--by-op", action="store_true")
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+    w = train_step.WORKLOADS[args.only]
+    step = train_step.numpy_step_fn(w)
+    step()
+    if args.by_op:
+        print(by_op(step, args.steps))
+        return
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(args.steps):
+        step()
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats("tottime").print_stats(args.top)
+    print(f"threads: {_common.THREADS}")
+    print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
