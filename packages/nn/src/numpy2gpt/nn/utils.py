@@ -93,11 +93,12 @@ def clip_grad_norm_(
             g = p.grad.data
             key = _memory_key(g)
             if key not in scaled:
-                if g.flags.writeable:
-                    np.multiply(g, clip_coef, out=g)
-                    scaled[key] = g
-                else:  # a read-only gradient (e.g. a broadcast view) is replaced by a scaled copy
-                    scaled[key] = g * clip_coef
+                with np.errstate(invalid="ignore"):  # an inf norm gives inf * 0 = nan, as in PyTorch
+                    if g.flags.writeable:
+                        np.multiply(g, clip_coef, out=g)
+                        scaled[key] = g
+                    else:  # a read-only gradient (e.g. a broadcast view) is replaced by a scaled copy
+                        scaled[key] = g * clip_coef
             if scaled[key] is not g:
                 p.grad = Tensor._wrap(scaled[key])
     return float(total)
