@@ -89,6 +89,8 @@ class PowScalar(Function):
     def backward(self, gy: Tensor) -> Tensor:
         (x,) = self.inputs
         c = self.exponent
+        if c == 0:  # y = 1: flat everywhere, also at x = 0 where the formula would give 0 * inf = nan
+            return gy * 0.0
         if c == 2:
             return gy * x * 2.0
         return gy * c * x ** (c - 1)
@@ -97,8 +99,9 @@ class PowScalar(Function):
 class Pow(Function):
     """y = a ** b for two tensors.  da = sum_to(dy * b * a**(b-1)), db = sum_to(dy * a**b * log(a)).
 
-    Where a == 0 and b >= 0 the true db is 0 (a**b is flat there), not the 0 * -inf = nan of the formula;
-    PyTorch makes the same choice.
+    Two places where the formulas would give nan, both handled as PyTorch does: where b == 0 the true da is
+    0 (y = 1 whatever a), not 0 * 0**-1 = 0 * inf; where a == 0 and b >= 0 the true db is 0, not the
+    0 * log(0) = 0 * -inf of the formula.
     """
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -110,7 +113,10 @@ class Pow(Function):
 
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
-        ga = sum_to(gy * b * a ** (b - 1.0), a.shape) if need_a else None
+        ga = None
+        if need_a:
+            safe_b = where(b.data == 0, 1.0, b)  # b * a**(b-1) is then 0 * a**0 = 0 where b == 0
+            ga = sum_to(gy * b * a ** (safe_b - 1.0), a.shape)
         gb = None
         if need_b:
             flat = (a.data == 0) & (b.data >= 0)
