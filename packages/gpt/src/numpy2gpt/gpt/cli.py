@@ -82,7 +82,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
         if not ok:
-            raise SystemExit(f"numpy2gpt: {path}: {key} must be a {kind.__name__}, got {value!r}")
+            raise SystemExit(f"numpy2gpt: {path}: {key} must be of type {kind.__name__}, got {value!r}")
         out[name] = value
     if unknown:
         raise SystemExit(f"numpy2gpt: {path}: unknown setting(s) {', '.join(sorted(unknown))}")
