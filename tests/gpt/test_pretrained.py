@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import numpy2gpt.autograd as ag
-from numpy2gpt.gpt.model import GPT
 from numpy2gpt.gpt.pretrained import config_from_hf, from_pretrained, resolve
 
 torch = pytest.importorskip("torch")
@@ -82,7 +81,7 @@ def test_missing_files_say_where_they_looked(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="looked in") as err:
         resolve("gpt2-medium", allow_download=False)
     assert "empty-cache" in str(err.value)
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"model\.safetensors"):
         resolve(tmp_path, allow_download=False)
     with pytest.raises(FileNotFoundError, match="known model name"):
         resolve("gpt3-ultra", allow_download=False)

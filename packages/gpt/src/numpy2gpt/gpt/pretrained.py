@@ -113,7 +113,9 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     try:
         import torch  # optional: only for the legacy pickle format
     except ImportError:
-        raise ImportError(f"{path.name} is a PyTorch pickle; reading it needs torch (or use model.safetensors)") from None
+        raise ImportError(
+            f"{path.name} is a PyTorch pickle; reading it needs torch (or use model.safetensors)"
+        ) from None
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     return {k: v.detach().float().numpy() for k, v in state.items()}
 
@@ -143,9 +145,7 @@ def load_hf_state_dict(model: GPT, hf_state: dict[str, np.ndarray]) -> None:
     for name, param in expected.items():
         value = state[name]
         if value.shape != param.shape:
-            raise ValueError(
-                f"pretrained tensor {name!r} has shape {value.shape}, but the model expects {param.shape}"
-            )
+            raise ValueError(f"pretrained tensor {name!r} has shape {value.shape}, but the model expects {param.shape}")
         np.copyto(param.data, value, casting="same_kind")
 
 
@@ -178,7 +178,9 @@ def resolve(source: str | os.PathLike[str], allow_download: bool | None = None) 
             config = Path(hf_hub_download(repo, "config.json"))
             weights = Path(hf_hub_download(repo, "model.safetensors"))
         except Exception as e:
-            raise FileNotFoundError(f"{not_cached}; downloading {repo} from the Hugging Face Hub failed too: {e}") from None
+            raise FileNotFoundError(
+                f"{not_cached}; downloading {repo} from the Hugging Face Hub failed too: {e}"
+            ) from None
         return config, weights
 
 
