@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import numpy2gpt.nn as nn
 from numpy2gpt.autograd import Tensor
 from numpy2gpt.nn import optim
 
@@ -355,6 +356,10 @@ def test_step_rejects_a_gradient_of_the_wrong_shape_or_dtype():
     p.grad = Tensor(np.zeros((2, 3), np.float64))
     with pytest.raises(ValueError, match="float64"):
         opt.step()
+    p.grad = Tensor(np.zeros((2, 3), np.float32))
+    p.data = np.broadcast_to(np.float32(1.0), (2, 3))
+    with pytest.raises(ValueError, match="read-only"):
+        opt.step()
 
 
 def test_adam_first_step_is_lr_times_sign():
@@ -379,3 +384,36 @@ def test_adamw_decay_is_decoupled():
     opt.step()  # g = 0 + 0.5 * 2 = 1, first step ≈ lr * sign(g)
     np.testing.assert_allclose(q.data, 2.0 - 0.1, rtol=1e-6)
     assert math.isclose(opt.state[q]["exp_avg"][0], 0.1, rel_tol=1e-6)
+
+
+def test_with_a_module_and_a_tied_weight_as_nanogpt_configures_it():
+    """nanoGPT's configure_optimizers: 2-D parameters decay, the rest do not; a tied weight is listed once."""
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng(0)
+            self.wte = nn.Parameter(rng.standard_normal((5, 4)).astype(np.float32))
+            self.gain = nn.Parameter(np.ones(4, np.float32))
+            self.head = self.wte  # tied: the same Parameter object
+
+        def forward(self, x):
+            return ((x @ self.wte.T) * (x * self.gain).sum(axis=-1, keepdims=True)).sum()
+
+    model = Tiny()
+    params = dict(model.named_parameters())
+    assert len(params) == 2  # the tied weight once
+    decay = [p for p in params.values() if p.ndim >= 2]
+    no_decay = [p for p in params.values() if p.ndim < 2]
+    opt = optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=0.01)
+    x = Tensor(np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32))
+    before = {k: p.data.copy() for k, p in params.items()}
+    for _ in range(3):
+        opt.zero_grad()
+        model(x).backward()
+        optim.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    assert model.head is model.wte
+    for k, p in params.items():
+        assert isinstance(p, nn.Parameter) and p.data.dtype == np.float32
+        assert not np.array_equal(p.data, before[k])

@@ -148,6 +148,11 @@ class Optimizer:
                         f"a parameter of shape {p.shape} and dtype {p.dtype} has a gradient of shape {g.shape} "
                         f"and dtype {g.dtype}; they must match"
                     )
+                if not p.data.flags.writeable:
+                    raise ValueError(
+                        f"a parameter of shape {p.shape} holds a read-only array (a memory-mapped or broadcast "
+                        "one?); the optimizer updates parameters in place: give it a copy, p.data = p.data.copy()"
+                    )
                 self._update(p.data, g, group, self.state.setdefault(p, {}))
         return loss
 
