@@ -1,11 +1,25 @@
-"""numpy2gpt.nn: modules, functional ops, init and optimizers on numpy2gpt.autograd, named like torch.nn."""
+"""numpy2gpt.nn: modules, functional ops, init and optimizers on numpy2gpt.autograd, named like torch.nn.
 
-from numpy2gpt.nn import init
+    import numpy2gpt.nn as nn
+    import numpy2gpt.nn.functional as F
+    from numpy2gpt.nn import init, optim
+
+Import order (no cycles): functional, init and utils depend on autograd only; Parameter and Module on
+autograd; the containers on Module; the layers on functional, init and Module; optim on autograd and utils.
+"""
+
+from numpy2gpt.nn import functional, init, utils
 from numpy2gpt.nn.containers import ModuleDict, ModuleList, Sequential
+from numpy2gpt.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, Tanh
 from numpy2gpt.nn.module import Module
 from numpy2gpt.nn.parameter import Parameter
 from numpy2gpt.nn.serialization import load, save
 
+from numpy2gpt.nn import optim  # isort: skip - last: it imports numpy2gpt.nn.utils
+
 __version__ = "0.1.0"
 
-__all__ = ["Module", "ModuleDict", "ModuleList", "Parameter", "Sequential", "init", "load", "save"]
+__all__ = [
+    "GELU", "Dropout", "Embedding", "LayerNorm", "Linear", "Module", "ModuleDict", "ModuleList", "Parameter",
+    "ReLU", "Sequential", "Tanh", "functional", "init", "load", "optim", "save", "utils",
+]  # fmt: skip
