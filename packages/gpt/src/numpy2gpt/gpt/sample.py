@@ -97,11 +97,14 @@ def sample_from_model(
     top_k: int | None = 200,
     top_p: float | None = None,
     seed: int = 1337,
-    stream: TextIO | None = sys.stdout,
+    stream: TextIO | str | None = "stdout",
 ) -> list[str]:
-    """Generate ``num_samples`` continuations of ``prompt`` and return them (prompt included); with ``stream``, write
-    each piece of text there as soon as its token is sampled. Uses its own generator seeded by ``seed``, so sampling
-    never touches the training random stream."""
+    """Generate ``num_samples`` continuations of ``prompt`` and return them (prompt included).
+
+    With ``stream`` (default: sys.stdout; None: silent) each piece of text is written there as soon as its token is
+    sampled. Uses its own generator seeded by ``seed``, so sampling never touches the training random stream."""
+    if stream == "stdout":
+        stream = sys.stdout  # looked up now, not when this module was imported
     tokenizer = load_tokenizer(meta)
     ids = default_prompt(tokenizer) if not prompt else list(tokenizer.encode(prompt))
     if not ids:
@@ -153,7 +156,7 @@ def sample(
     seed: int = 1337,
     init_from: str = "resume",
     weights: str | None = None,
-    stream: TextIO | None = sys.stdout,
+    stream: TextIO | str | None = "stdout",
 ) -> list[str]:
     """Sample from a checkpoint (``init_from="resume"``: ``checkpoint`` is a file or an out_dir) or from pretrained
     GPT-2 (``init_from="gpt2"`` etc., weights from the folder ``weights`` or the local Hugging Face cache)."""
