@@ -315,6 +315,8 @@ def test_construction_errors():
         optim.Adam([])
     with pytest.raises(TypeError, match="single Tensor"):
         optim.Adam(params[0])
+    with pytest.raises(TypeError, match="single dict"):
+        optim.Adam({"params": params})
     with pytest.raises(TypeError, match="only optimize Tensors"):
         optim.Adam([np.zeros(3)])
     with pytest.raises(ValueError, match="does not require grad"):

@@ -43,10 +43,11 @@ class Optimizer:
     """
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]):
-        if isinstance(params, Tensor):
+        if isinstance(params, (Tensor, dict)):
+            kind = "Tensor" if isinstance(params, Tensor) else "dict"
             raise TypeError(
-                "params should be an iterable of Tensors or of dicts, but got a single Tensor; "
-                "wrap it in a list: [tensor]"
+                f"params should be an iterable of Tensors or of dicts, but got a single {kind}; "
+                f"wrap it in a list: [{kind.lower()}]"
             )
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
