@@ -1,0 +1,23 @@
+"""numpy2gpt.nn.functional: the ops a GPT spends its time in, named and shaped like torch.nn.functional.
+
+Each op is a fused autograd Function (one file per family) with a hand-written backward on raw arrays, so a
+training step pays for no intermediate graph nodes. ``composed`` holds the same ops written only from
+autograd primitives (exp, log, sum, matmul, ...): slower, but every line is the textbook formula, and the
+tests check that both agree (values and gradients) with each other and with PyTorch.
+"""
+
+from numpy2gpt.nn.functional import composed
+from numpy2gpt.nn.functional.activation import gelu, relu
+from numpy2gpt.nn.functional.attention import causal_mask, scaled_dot_product_attention
+from numpy2gpt.nn.functional.dropout import dropout
+from numpy2gpt.nn.functional.embedding import embedding
+from numpy2gpt.nn.functional.linear import linear
+from numpy2gpt.nn.functional.loss import cross_entropy
+from numpy2gpt.nn.functional.normalization import layer_norm
+from numpy2gpt.nn.functional.softmax import log_softmax, softmax
+from numpy2gpt.nn.functional.special import erf, erfc
+
+__all__ = [
+    "causal_mask", "composed", "cross_entropy", "dropout", "embedding", "erf", "erfc", "gelu", "layer_norm",
+    "linear", "log_softmax", "relu", "scaled_dot_product_attention", "softmax",
+]  # fmt: skip

@@ -1,0 +1,218 @@
+"""scaled_dot_product_attention: softmax(q k^T * scale + mask) v, fused, with a hand-written backward.
+
+Shapes: q (..., T, E), k (..., S, E), v (..., S, Ev) -> out (..., T, Ev); the batch dims "..." broadcast.
+
+Forward (per batch element):
+    S = q @ k^T * scale            (T, S)   scale defaults to 1 / sqrt(E)
+    S = S masked (-inf where a boolean mask is False, the causal mask hides keys, or + an additive mask)
+    P = softmax(S) along the keys   (computed in place on the scores buffer; rows with every key masked give 0)
+    Pd = P * keep / (1 - dropout_p) (dropout on the attention weights, when dropout_p > 0)
+    out = Pd @ v
+
+Backward, from dO = dL/d(out):
+    dV = Pd^T @ dO
+    dPd = dO @ v^T;  dP = dPd * keep / (1 - dropout_p)
+    dS = P * (dP - sum(dP * P, keys))                 (softmax's backward; masked entries have P = 0)
+    dq = dS @ k * scale,   dk = dS^T @ q * scale
+
+The causal mask is aligned bottom-right: query i (of T) may attend to key j (of S) when j <= i + (S - T), so
+a block of T new queries at the end of a longer key sequence (a KV cache) sees every earlier key and itself.
+With T == S it is the usual lower triangle. Composed twin: ``composed.scaled_dot_product_attention``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd import Function, Tensor, default_generator
+from numpy2gpt.nn.functional._util import as_tensor, check_floating, sum_to, will_record
+from numpy2gpt.nn.functional.dropout import keep_mask
+
+
+@functools.lru_cache(maxsize=32)
+def causal_mask(t: int, s: int) -> np.ndarray:
+    """Boolean (T, S), True where query i may attend to key j: j <= i + (S - T). Cached and read-only."""
+    keep = np.tri(t, s, k=s - t, dtype=bool)
+    keep.setflags(write=False)
+    return keep
+
+
+@functools.lru_cache(maxsize=32)
+def _causal_hidden(t: int, s: int) -> np.ndarray:
+    hidden = ~causal_mask(t, s)
+    hidden.setflags(write=False)
+    return hidden
+
+
+class ScaledDotProductAttention(Function):
+    """out = dropout(softmax(q k^T * scale + mask)) @ v for inputs q, k, v; see the module docstring."""
+
+    differentiable_backward = False
+
+    def __init__(
+        self,
+        scale: float,
+        hidden: np.ndarray | None,
+        additive: np.ndarray | None,
+        keep: np.ndarray | None,
+        dropout_scale: float,
+        save: bool,
+    ):
+        self.scale, self.hidden, self.additive, self.save = scale, hidden, additive, save
+        self.keep, self.dropout_scale = keep, dropout_scale
+
+    def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+        s = np.matmul(q, np.swapaxes(k, -1, -2))
+        s *= self.scale
+        masked = self.hidden is not None or self.additive is not None
+        if self.additive is not None:
+            s += self.additive
+        if self.hidden is not None:
+            np.copyto(s, -np.inf, where=self.hidden)
+        # softmax over the keys, in place on the scores
+        m = s.max(axis=-1, keepdims=True)
+        dead = None
+        if masked:
+            dead = np.isneginf(m)
+            if dead.any():
+                m[dead] = 0.0  # a row with every key masked: exp(-inf - 0) = 0 everywhere
+            else:
+                dead = None
+        s -= m
+        np.exp(s, out=s)
+        total = s.sum(axis=-1, keepdims=True)
+        if dead is not None:
+            total[dead] = 1.0  # ... and 0 / 1 = 0: the row attends to nothing and outputs 0
+        s /= total
+        p = s
+        if self.keep is not None:
+            pd = np.multiply(p, self.keep)
+            pd *= self.dropout_scale
+        else:
+            pd = p
+        if self.save:
+            self.p = p
+        return np.matmul(pd, v)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        q, k, v = (t.data for t in self.inputs)
+        need_q, need_k, need_v = self.needs_input_grad
+        do, p = gy.data, self.p
+        gq = gk = gv = None
+        if need_v:
+            if self.keep is not None:
+                pd = np.multiply(p, self.keep)
+                pd *= self.dropout_scale
+            else:
+                pd = p
+            gv = Tensor._wrap(sum_to(np.matmul(np.swapaxes(pd, -1, -2), do), v.shape))  # Pd^T @ dO
+            del pd
+        if need_q or need_k:
+            ds = np.matmul(do, np.swapaxes(v, -1, -2))  # dPd = dO @ v^T
+            if self.keep is not None:
+                ds *= self.keep
+                ds *= self.dropout_scale
+            rowdot = np.einsum("...ij,...ij->...i", ds, p)[..., None]  # sum(dP * P) over the keys
+            ds -= rowdot
+            ds *= p
+            ds *= self.scale  # dS * scale, shared by dq and dk
+            if need_q:
+                gq = Tensor._wrap(sum_to(np.matmul(ds, k), q.shape))
+            if need_k:
+                gk = Tensor._wrap(sum_to(np.matmul(np.swapaxes(ds, -1, -2), q), k.shape))
+        return gq, gk, gv
+
+
+def scaled_dot_product_attention(
+    q: Any,
+    k: Any,
+    v: Any,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """Attention as ``torch.nn.functional.scaled_dot_product_attention``.
+
+    Args:
+        q: (..., T, E) queries;  k: (..., S, E) keys;  v: (..., S, Ev) values (batch dims broadcast).
+        attn_mask: boolean, True where a query may attend to a key (as PyTorch), or a float mask added to the
+            scores; broadcastable to (..., T, S). Not with ``is_causal``.
+        dropout_p: dropout on the attention weights (pass 0.0 when evaluating), drawn from ``generator`` or
+            ``default_generator()``.
+        is_causal: hide key j from query i when j > i + (S - T) (aligned bottom-right, see the module docs;
+            PyTorch aligns top-left, which differs only when T != S).
+        scale: multiplies q k^T; defaults to 1 / sqrt(E).
+    Returns:
+        (..., T, Ev). Rows whose keys are all masked give 0 (as PyTorch 2.5+). Composed twin:
+        ``composed.scaled_dot_product_attention``.
+    """
+    q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
+    dtype = check_floating("scaled_dot_product_attention", q=q, k=k, v=v)
+    scores_shape = _check_shapes(q, k, v)
+    t, s = scores_shape[-2:]
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+
+    hidden = additive = None
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
+        hidden = _causal_hidden(t, s)
+    elif attn_mask is not None:
+        mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        try:
+            ok = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} cannot be broadcast to the "
+                f"attention scores' shape {scores_shape} (..., T, S)"
+            )
+        if mask.dtype == bool:
+            hidden = np.logical_not(mask)
+        elif mask.dtype.kind == "f":
+            additive = mask.astype(dtype, copy=False)
+        else:
+            raise TypeError(
+                f"scaled_dot_product_attention: attn_mask must be boolean (True = attend) or floating point "
+                f"(added to the scores), got dtype {mask.dtype}"
+            )
+
+    keep, dropout_scale = None, 1.0
+    if dropout_p > 0.0:
+        if dropout_p == 1.0:
+            keep, dropout_scale = np.zeros(scores_shape, dtype=bool), 0.0
+        else:
+            keep = keep_mask(scores_shape, dropout_p, dtype, generator or default_generator())
+            dropout_scale = 1.0 / (1.0 - dropout_p)
+    fn = ScaledDotProductAttention(scale, hidden, additive, keep, dropout_scale, save=will_record(q, k, v))
+    return fn(q, k, v)
+
+
+def _check_shapes(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, ...]:
+    """Validate q, k, v and return the scores' shape (..., T, S)."""
+    name = "scaled_dot_product_attention"
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ValueError(f"{name}: q, k, v need at least 2 dims (..., L, E), got {q.shape}, {k.shape}, {v.shape}")
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"{name}: q's last dim {q.shape[-1]} must equal k's last dim {k.shape[-1]} (q {q.shape}, k {k.shape})"
+        )
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"{name}: k and v must have the same number of keys (dim -2), got k {k.shape} and v {v.shape}")
+    try:
+        np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+        batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+    except ValueError:
+        raise ValueError(
+            f"{name}: the batch dims of q {q.shape}, k {k.shape} and v {v.shape} cannot be broadcast together"
+        ) from None
+    return (*batch, q.shape[-2], k.shape[-2])

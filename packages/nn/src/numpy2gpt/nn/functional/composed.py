@@ -1,0 +1,150 @@
+"""The functional ops written only from autograd primitives: the readable reference versions.
+
+Every function here has a fused twin in this package with the same signature (``linear`` in linear.py,
+``gelu`` in activation.py, ...). These build the textbook formula from Tensor ops (``exp``, ``log``, ``sum``,
+``max``, ``matmul``, ``where``, indexing), so autograd derives their gradients with no backward code at all;
+they are slower (one graph node and one temporary per op), and their backward is itself differentiable
+(``create_graph=True`` works through them, unlike the fused versions). The tests check fused == composed,
+values and gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd import Function, Tensor, default_generator, exp, log, tanh, where
+from numpy2gpt.nn.functional._util import as_tensor
+from numpy2gpt.nn.functional.attention import causal_mask
+from numpy2gpt.nn.functional.dropout import keep_mask
+from numpy2gpt.nn.functional.special import erf as _erf_array
+
+
+class Erf(Function):
+    """y = erf(x) (the one primitive autograd lacks).  dx = dy * 2/sqrt(pi) * exp(-x^2)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return _erf_array(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        return gy * exp(-(x * x)) * (2.0 / math.sqrt(math.pi))
+
+
+def erf(x: Any) -> Tensor:
+    """The error function, differentiable (twice and more)."""
+    return Erf()(as_tensor(x))
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """y = x @ W^T + b."""
+    y = as_tensor(x) @ as_tensor(weight).T
+    return y if bias is None else y + bias
+
+
+def relu(x: Any) -> Tensor:
+    """max(x, 0): x where x > 0, else 0 (so the gradient at 0 is 0)."""
+    x = as_tensor(x)
+    return where(x.data > 0, x, 0.0)
+
+
+def gelu(x: Any, approximate: str = "none") -> Tensor:
+    """x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2))); or, approximate="tanh",
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x = as_tensor(x)
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
+    return 0.5 * x * (1.0 + erf(x * math.sqrt(0.5)))
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(x - m) / sum(exp(x - m)); the shift m = max(x) is a constant (softmax(x - m) = softmax(x))."""
+    x = as_tensor(x)
+    e = exp(x - x.max(axis=axis, keepdims=True).detach())
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """(x - m) - log(sum(exp(x - m)))."""
+    x = as_tensor(x)
+    z = x - x.max(axis=axis, keepdims=True).detach()
+    return z - log(exp(z).sum(axis=axis, keepdims=True))
+
+
+def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """-log_softmax(logits)[target] per row (classes on the last axis), 0 for ignored rows, then reduced."""
+    logits = as_tensor(logits)
+    t = (targets.data if isinstance(targets, Tensor) else np.asarray(targets)).reshape(-1)
+    logp = log_softmax(logits.reshape(-1, logits.shape[-1]))
+    valid = t != ignore_index
+    nll = -logp[np.arange(len(t)), np.where(valid, t, 0)]
+    nll = where(valid, nll, 0.0)
+    if reduction == "none":
+        return nll.reshape(logits.shape[:-1])
+    if reduction == "sum":
+        return nll.sum()
+    count = int(valid.sum())
+    return nll.sum() * (1.0 / count if count else math.nan)
+
+
+def layer_norm(
+    x: Any, normalized_shape: int | Sequence[int], weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims (biased var)."""
+    x = as_tensor(x)
+    n = 1 if isinstance(normalized_shape, (int, np.integer)) else len(normalized_shape)
+    axes = tuple(range(x.ndim - n, x.ndim))
+    xc = x - x.mean(axis=axes, keepdims=True)
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    y = xc / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:
+    """x * keep / (1 - p) with keep ~ Bernoulli(1 - p); the same draws as the fused version."""
+    x = as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = keep_mask(x.shape, p, x.dtype, generator or default_generator())
+    return x * Tensor._wrap(keep.astype(x.dtype)) * (1.0 / (1.0 - p))
+
+
+def embedding(idx: Any, weight: Any) -> Tensor:
+    """weight[idx]: indexing's backward adds the gradient of repeated ids."""
+    ids = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+    return as_tensor(weight)[ids]
+
+
+def scaled_dot_product_attention(
+    q: Any,
+    k: Any,
+    v: Any,
+    attn_mask: Any = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    generator: np.random.Generator | None = None,
+) -> Tensor:
+    """softmax(q @ k^T * scale + mask) @ v, each step an autograd op (a row with every key masked gives nan
+    here, where the fused version gives 0)."""
+    q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    scores = (q @ k.mT) * scale
+    if is_causal:
+        scores = scores.masked_fill(~causal_mask(q.shape[-2], k.shape[-2]), -math.inf)
+    elif attn_mask is not None:
+        mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+        scores = scores.masked_fill(~mask, -math.inf) if mask.dtype == bool else scores + mask.astype(scores.dtype)
+    weights = softmax(scores, axis=-1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, generator=generator)
+    return weights @ v

@@ -1,0 +1,62 @@
+"""dropout: inverted dropout, as ``torch.nn.functional.dropout``.
+
+In training, each element is kept with probability 1 - p and scaled by 1 / (1 - p), so the expected value of
+the output equals the input and evaluation needs no rescaling:
+
+    y = x * keep / (1 - p),   keep_i ~ Bernoulli(1 - p) drawn from ``default_generator()`` (or ``generator``)
+    dx = dy * keep / (1 - p)  (the same mask)
+
+p = 0 or ``training=False`` returns x itself (nothing recorded); p = 1 gives zeros. Composed twin:
+``composed.dropout`` (draws the same mask from the same generator state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd import Function, Tensor, default_generator
+from numpy2gpt.nn.functional._util import as_tensor, check_floating
+
+
+def keep_mask(shape: tuple[int, ...], p: float, dtype: np.dtype, generator: np.random.Generator) -> np.ndarray:
+    """A boolean mask, True with probability 1 - p: uniform draws (in ``dtype``, float32 by default) >= p."""
+    draw_dtype = dtype if dtype in (np.float32, np.float64) else np.float32
+    return generator.random(shape, dtype=draw_dtype) >= p
+
+
+class Dropout(Function):
+    """y = x * keep * scale with scale = 1 / (1 - p).  dx = dy * keep * scale."""
+
+    differentiable_backward = False
+
+    def __init__(self, keep: np.ndarray, scale: float):
+        self.keep, self.scale = keep, scale
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = np.multiply(x, self.keep)
+        y *= self.scale
+        return y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        gx = np.multiply(gy.data, self.keep)
+        gx *= self.scale
+        return Tensor._wrap(gx)
+
+
+def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) (identity when not training).
+
+    Composed twin: ``composed.dropout``.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
+    x = as_tensor(x)
+    if not training or p == 0.0:
+        return x
+    check_floating("dropout", x=x)
+    if p == 1.0:
+        return Dropout(np.zeros(x.shape, dtype=bool), 0.0)(x)
+    keep = keep_mask(x.shape, p, x.dtype, generator or default_generator())
+    return Dropout(keep, 1.0 / (1.0 - p))(x)

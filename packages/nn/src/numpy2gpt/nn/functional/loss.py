@@ -1,0 +1,129 @@
+"""cross_entropy: the language-model loss, fused with its softmax.
+
+For logits z (..., V) flattened to rows z_i (N, V) and integer targets t_i:
+
+    loss_i = logsumexp(z_i) - z_i[t_i]          (0 where t_i == ignore_index)
+    "mean": sum_i loss_i / (number of non-ignored rows)   (nan if every row is ignored, as PyTorch)
+    "sum":  sum_i loss_i;   "none": loss_i with the targets' shape
+
+Backward: dz_i = w_i * (softmax(z_i) - onehot(t_i)), with w_i = dy / count ("mean"), dy ("sum") or dy_i
+("none"), and w_i = 0 for ignored rows. Forward computes softmax once (the logits minus their row max,
+exponentiated in place) and keeps it; backward turns that same buffer into the gradient in place, so a step
+costs one (N, V) buffer beyond the logits. Composed twin: ``composed.cross_entropy``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd import Function, Tensor
+from numpy2gpt.nn.functional._util import as_tensor, check_floating, index_array, will_record
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy of logits (..., V) against integer targets (...); see the module docstring."""
+
+    differentiable_backward = False
+
+    def __init__(self, targets: np.ndarray, ignore_index: int, reduction: str, save: bool):
+        self.targets = targets.reshape(-1)
+        self.reduction, self.save = reduction, save
+        self.valid = None if ignore_index is None else self.targets != ignore_index
+        if self.valid is not None and self.valid.all():
+            self.valid = None  # the common case: nothing ignored, no masking needed
+        self.count = len(self.targets) if self.valid is None else int(self.valid.sum())
+        self.p: np.ndarray | None = None
+
+    def _rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices and targets to read z_i[t_i] at (ignored rows read column 0, masked out later)."""
+        t = self.targets if self.valid is None else np.where(self.valid, self.targets, 0)
+        return np.arange(len(t)), t
+
+    def forward(self, logits: np.ndarray) -> np.ndarray:
+        z = logits.reshape(-1, logits.shape[-1])
+        rows, t = self._rows()
+        m = z.max(axis=1, keepdims=True)
+        p = np.subtract(z, m)  # the buffer that becomes softmax, then the gradient
+        target_logit = p[rows, t]  # z_i[t_i] - m_i
+        np.exp(p, out=p)
+        s = p.sum(axis=1, keepdims=True)
+        loss = np.log(s).reshape(-1)
+        loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max cancels
+        if self.valid is not None:
+            loss *= self.valid
+        if self.save:
+            p /= s
+            self.p = p
+        if self.reduction == "none":
+            return loss.reshape(logits.shape[:-1])
+        total = loss.sum()
+        if self.reduction == "sum":
+            return total
+        if self.count == 0:
+            return np.array(np.nan, dtype=logits.dtype)
+        return total / np.array(self.count, dtype=logits.dtype)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        logits = self.inputs[0].data
+        p, self.p = self.p, None  # backward owns the softmax buffer and turns it into the gradient
+        if p is None:  # a second backward (retain_graph=True): recompute softmax
+            z = logits.reshape(-1, logits.shape[-1])
+            p = np.subtract(z, z.max(axis=1, keepdims=True))
+            np.exp(p, out=p)
+            p /= p.sum(axis=1, keepdims=True)
+        rows, t = self._rows()
+        p[rows, t] -= 1.0  # softmax - onehot
+        g = gy.data
+        if self.reduction == "none":
+            w = g.reshape(-1, 1).astype(p.dtype, copy=False)
+            if self.valid is not None:
+                w = w * self.valid[:, None]
+            p *= w
+        else:
+            scale = float(g) / self.count if self.reduction == "mean" and self.count else float(g)
+            if self.reduction == "mean" and self.count == 0:
+                scale = 0.0  # every row ignored: the loss is nan but no logit influenced it
+            if self.valid is None:
+                p *= scale
+            else:
+                p *= (self.valid * scale).astype(p.dtype)[:, None]
+        return Tensor._wrap(p.reshape(logits.shape))
+
+
+def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Softmax cross-entropy between ``logits`` (..., V) and integer class ids ``targets`` (...).
+
+    Unlike ``torch.nn.functional.cross_entropy`` (which wants the classes on axis 1), the classes are on the
+    LAST axis, which is how a language model produces them: logits (B, T, V) with targets (B, T) work as
+    they are, as do (N, V) with (N,). Rows whose target equals ``ignore_index`` contribute nothing.
+    ``reduction``: "mean" over the non-ignored rows (nan if none), "sum", or "none" (shape of targets).
+    Composed twin: ``composed.cross_entropy``.
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    logits = as_tensor(logits)
+    check_floating("cross_entropy", logits=logits)
+    t = index_array(targets, "cross_entropy", "targets (class ids)")
+    if logits.ndim == 0:
+        raise ValueError("cross_entropy: logits must have at least one dimension (the classes)")
+    if t.shape != logits.shape[:-1]:
+        raise ValueError(
+            f"cross_entropy: targets of shape {t.shape} do not match logits of shape {logits.shape}: targets "
+            f"must have the logits' leading shape {logits.shape[:-1]} (classes are on the last axis)"
+        )
+    vocab = logits.shape[-1]
+    bad = (t < 0) | (t >= vocab)
+    if ignore_index is not None:
+        bad &= t != ignore_index
+    if bad.any():
+        ids = np.unique(t[bad])
+        shown = ", ".join(str(int(i)) for i in ids[:10]) + (", ..." if len(ids) > 10 else "")
+        raise IndexError(
+            f"cross_entropy: target ids out of range [0, {vocab}) for {vocab} classes: {shown} "
+            f"(ignore_index is {ignore_index})"
+        )
+    return CrossEntropy(t, ignore_index, reduction, save=will_record(logits))(logits)

@@ -1,0 +1,118 @@
+"""layer_norm: normalize each sample over its trailing ``normalized_shape`` dims, then scale and shift.
+
+With x flattened to rows x_i of D = prod(normalized_shape) elements:
+
+    mu_i = mean(x_i),  var_i = mean((x_i - mu_i)^2)  (biased),  rstd_i = 1 / sqrt(var_i + eps)
+    xhat_i = (x_i - mu_i) * rstd_i,    y_i = xhat_i * w + b
+
+Backward, with g = dy * w (per row, mean over the row's D elements):
+
+    dx_i = rstd_i * (g_i - mean(g_i) - xhat_i * mean(g_i * xhat_i))
+    dw = sum over rows of dy * xhat,    db = sum over rows of dy
+
+Forward keeps only xhat and rstd for backward. Composed twin: ``composed.layer_norm``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from numpy2gpt.autograd import Function, Tensor
+from numpy2gpt.nn.functional._util import as_tensor, check_floating, will_record
+
+
+class LayerNorm(Function):
+    """Layer normalization over the last ``ndim`` axes; inputs x and optionally weight, bias (in that order)."""
+
+    differentiable_backward = False
+
+    def __init__(self, ndim: int, eps: float, has_weight: bool, has_bias: bool, save: bool):
+        self.ndim, self.eps, self.save = ndim, eps, save
+        self.has_weight, self.has_bias = has_weight, has_bias
+
+    def forward(self, x: np.ndarray, *params: np.ndarray) -> np.ndarray:
+        weight = params[0].reshape(-1) if self.has_weight else None
+        bias = params[-1].reshape(-1) if self.has_bias else None
+        d = math.prod(x.shape[x.ndim - self.ndim :])
+        x2 = x.reshape(-1, d)
+        xhat = np.subtract(x2, x2.mean(axis=1, keepdims=True))
+        y = np.square(xhat)
+        var = y.mean(axis=1, keepdims=True)
+        var += self.eps
+        rstd = np.sqrt(var, out=var)
+        np.divide(1.0, rstd, out=rstd)
+        xhat *= rstd
+        if weight is None and bias is None:
+            y = xhat
+        elif weight is None:
+            np.add(xhat, bias, out=y)
+        else:
+            np.multiply(xhat, weight, out=y)
+            if bias is not None:
+                y += bias
+        if self.save:
+            self.xhat, self.rstd = xhat, rstd
+        return y.reshape(x.shape)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        need = self.needs_input_grad
+        xhat, rstd = self.xhat, self.rstd
+        d = xhat.shape[1]
+        gy2 = gy.data.reshape(-1, d)
+        grads: list[Tensor | None] = [None]
+        gxh = np.multiply(gy2, xhat)  # dy * xhat
+        if self.has_weight:
+            weight = self.inputs[1]
+            grads.append(Tensor._wrap(gxh.sum(axis=0).reshape(weight.shape)) if need[1] else None)
+        if self.has_bias:
+            bias = self.inputs[-1]
+            grads.append(Tensor._wrap(gy2.sum(axis=0).reshape(bias.shape)) if need[-1] else None)
+        if need[0]:
+            if self.has_weight:
+                w = self.inputs[1].data.reshape(-1)
+                g = gy2 * w  # g = dy * w
+                gxh *= w  # g * xhat
+            else:
+                g = gy2
+            mean_g = g.mean(axis=1, keepdims=True)
+            mean_gxh = gxh.mean(axis=1, keepdims=True)
+            gx = np.multiply(xhat, mean_gxh, out=gxh)
+            np.subtract(g, gx, out=gx)
+            gx -= mean_g
+            gx *= rstd  # rstd * (g - mean(g) - xhat * mean(g * xhat))
+            grads[0] = Tensor._wrap(gx.reshape(self.inputs[0].shape))
+        return tuple(grads)
+
+
+def layer_norm(
+    x: Any, normalized_shape: int | Sequence[int], weight: Any = None, bias: Any = None, eps: float = 1e-5
+) -> Tensor:
+    """Layer normalization over the trailing dims ``normalized_shape``, as ``torch.nn.functional.layer_norm``.
+
+    Args:
+        x: (..., *normalized_shape).
+        normalized_shape: an int (the last dim) or a tuple of trailing dims.
+        weight, bias: ``normalized_shape``-shaped scale and shift, or None.
+        eps: added to the variance before the square root.
+    Composed twin: ``composed.layer_norm``.
+    """
+    shape = (int(normalized_shape),) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    x = as_tensor(x)
+    weight = None if weight is None else as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    check_floating("layer_norm", x=x, weight=weight, bias=bias)
+    if len(shape) == 0 or x.shape[x.ndim - len(shape) :] != shape or x.ndim < len(shape):
+        raise ValueError(
+            f"layer_norm: normalized_shape {shape} must be the trailing dimensions of the input, but the input "
+            f"has shape {x.shape}"
+        )
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != shape:
+            raise ValueError(f"layer_norm: {name} must have shape normalized_shape {shape}, got {p.shape}")
+    params = [p for p in (weight, bias) if p is not None]
+    fn = LayerNorm(len(shape), float(eps), weight is not None, bias is not None, save=will_record(x, *params))
+    return fn(x, *params)

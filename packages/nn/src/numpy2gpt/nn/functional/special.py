@@ -1,0 +1,124 @@
+"""The error function for float32 and float64 arrays, without SciPy (GELU needs it).
+
+Everything rests on the scaled complementary error function for a >= 0,
+
+    erfcx(a) = erfc(a) * exp(a**2) = t * exp(S(y)),   t = 2 / (2 + a),  y = 2t - 1 in (-1, 1],
+
+where S is a smooth function of y on [-1, 1], so a short Chebyshev series represents it to machine precision
+(the method of Numerical Recipes, 3rd ed., section 6.2.2). The coefficients below were computed with mpmath
+at 40 digits (Chebyshev-Gauss interpolation of S at 40 nodes); they fall off geometrically, so float32 needs
+only the first 14 (truncation error < 1e-9 relative) and float64 the first 28 (< 1e-17). Then
+
+    erfc(a)  = erfcx(a) * exp(-a**2)                            (a >= 0; no cancellation in the tail)
+    erfc(-a) = 2 - erfc(a)
+    erf(x)   = 1 - erfc(x) for |x| >= 0.5, and its Taylor series for |x| < 0.5 (full relative accuracy near 0)
+
+Accuracy (checked against ``math.erf``/``math.erfc`` on a dense grid in the tests): a few units in the last
+place in both dtypes. Evaluation is Clenshaw's recurrence in the input's dtype with Python-float
+coefficients, so float32 stays float32.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Chebyshev coefficients of S(y) = log(erfcx(a) / t); the first one already halved (S = sum c_k T_k(y)).
+_CHEB = (
+    -0.6513268598908547,
+    0.6419697923564902,
+    0.019476473204185836,
+    -0.009561514786808632,
+    -0.0009465953444820369,
+    0.00036683949785276145,
+    4.252332480690777e-05,
+    -2.0278578112534242e-05,
+    -1.6242900046470256e-06,
+    1.3036558355805232e-06,
+    1.5626441722066142e-08,
+    -8.523809591492654e-08,
+    6.5290544390988515e-09,
+    5.059343495551469e-09,
+    -9.91364156493033e-10,
+    -2.273651222931836e-10,
+    9.646791102015527e-11,
+    2.3940380830391146e-12,
+    -6.886027526497553e-12,
+    8.944879273090725e-13,
+    3.130921399342958e-13,
+    -1.1270822361367252e-13,
+    3.810905255189232e-16,
+    7.106097613609237e-15,
+    -1.5230282014571041e-15,
+    -9.457494571291254e-17,
+    1.210237189224273e-16,
+    -2.816663087746774e-17,
+)
+_TERMS = {np.dtype(np.float32): 14, np.dtype(np.float64): 28}
+
+# erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)); 13 terms reach 1e-17 at |x| = 0.5.
+_TAYLOR = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) * 2.0 / math.sqrt(math.pi) for n in range(13))
+
+
+def _terms(dtype: np.dtype) -> int:
+    if dtype not in _TERMS:
+        raise TypeError(f"erf needs a float32 or float64 array, got dtype {dtype}")
+    return _TERMS[dtype]
+
+
+def erfcx_nonneg(a: np.ndarray) -> np.ndarray:
+    """erfc(a) * exp(a**2) for a >= 0 (a new array of a's dtype). Decreases from 1 at 0 like 1/(a sqrt(pi))."""
+    n = _terms(a.dtype)
+    t = a + 2.0
+    np.divide(2.0, t, out=t)  # t = 2 / (2 + a), in (0, 1]
+    y2 = t * 4.0
+    y2 -= 2.0  # 2y, the multiplier of Clenshaw's recurrence
+    # Clenshaw: b_k = 2y b_(k+1) - b_(k+2) + c_k for k = n-1 .. 1, then S = c_0 + y b_1 - b_2.
+    b1 = np.full_like(a, _CHEB[n - 1])
+    b2 = np.zeros_like(a)
+    tmp = np.empty_like(a)
+    for c in _CHEB[n - 2 : 0 : -1]:
+        np.multiply(y2, b1, out=tmp)
+        np.subtract(tmp, b2, out=b2)
+        b2 += c
+        b1, b2 = b2, b1
+    np.multiply(y2, b1, out=tmp)
+    tmp *= 0.5
+    tmp -= b2
+    tmp += _CHEB[0]  # S(y)
+    np.exp(tmp, out=tmp)
+    tmp *= t
+    return tmp
+
+
+def erfc(x: np.ndarray) -> np.ndarray:
+    """The complementary error function 1 - erf(x), accurate in the tail (erfc(10) = 2.1e-45 in float64)."""
+    a = np.abs(x)
+    r = erfcx_nonneg(a)
+    np.square(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    r *= a  # erfc(|x|)
+    np.subtract(2.0, r, out=r, where=x < 0)  # erfc(-a) = 2 - erfc(a)
+    return r
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function 2/sqrt(pi) * integral_0^x exp(-s**2) ds, elementwise, in x's dtype."""
+    x = np.asarray(x)
+    _terms(x.dtype)
+    small = np.abs(x) < 0.5
+    # |x| >= 0.5: erf = 1 - erfc, where erfc <= 0.48 and no digits are lost.
+    out = erfc(x)
+    np.subtract(1.0, out, out=out)
+    if small.any():
+        xs = x[small]
+        x2 = xs * xs
+        p = np.full_like(xs, _TAYLOR[-1])
+        for c in _TAYLOR[-2::-1]:
+            p *= x2
+            p += c
+        p *= xs
+        out[small] = p
+    return out
