@@ -23,7 +23,7 @@ def test_mermaid_nodes_and_edges():
     assert '    t0["x<br/>gen 0"]' in lines and '    t1["w<br/>gen 0"]' in lines
     assert '    t2["(3,)<br/>gen 1"]' in lines  # x * w
     assert '    t3["(3,)<br/>gen 2"]' in lines  # + 1.0
-    assert '    t4["()<br/>gen 3"]' in lines  # the loss
+    assert '    t4["scalar<br/>gen 3"]' in lines  # the loss
     assert '    f0(["Mul<br/>gen 0"])' in lines
     assert '    f1(["Add · 1<br/>gen 1"])' in lines  # the constant 1.0 is folded into its Function
     assert '    f2(["Sum<br/>gen 2"])' in lines
@@ -60,3 +60,8 @@ def test_leaf_and_after_backward():
     y = (x * x).sum()
     y.backward()  # frees the inputs: only the last Function and the loss are left to draw
     assert "-->" in ag.to_mermaid(y) and "x<br/>" not in ag.to_mermaid(y)
+
+
+def test_pow_shows_its_exponent():
+    x = Tensor(np.ones(2), requires_grad=True, name="x")
+    assert '(["Pow · 3<br/>gen 0"])' in ag.to_mermaid(x**3)

@@ -81,7 +81,13 @@ class Function:
 
     @property
     def name(self) -> str:
+        """The op's name in error messages: the class name."""
         return type(self).__name__
+
+    @property
+    def label(self) -> str:
+        """The op's label in graph pictures: the name, plus any constant worth showing (``Pow · 3``)."""
+        return self.name
 
     def __repr__(self) -> str:
         return f"<{self.name} generation={getattr(self, 'generation', None)}>"

@@ -58,13 +58,13 @@ def _edges(tensors: list[Tensor], functions: list[Function]) -> list[tuple[int, 
 
 
 def _tensor_label(t: Tensor, sep: str) -> str:
-    name = t.name if t.name is not None else str(t.shape)  # (3, 4), or () for a scalar
+    name = t.name if t.name is not None else str(t.shape) if t.ndim else "scalar"  # "(3, 4)"
     return f"{name}{sep}gen {t.generation}"
 
 
 def _function_label(f: Function, sep: str) -> str:
     constants = [f"{x.data.item():g}" for x in f.inputs or () if _is_constant_scalar(x)]
-    head = f.name + (" · " + ", ".join(constants) if constants else "")
+    head = f.label + (" · " + ", ".join(constants) if constants else "")
     return f"{head}{sep}gen {f.generation}"
 
 

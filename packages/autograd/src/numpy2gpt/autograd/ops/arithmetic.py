@@ -83,6 +83,10 @@ class PowScalar(Function):
     def __init__(self, exponent: float):
         self.exponent = exponent
 
+    @property
+    def label(self) -> str:
+        return f"Pow · {self.exponent:g}"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return x**self.exponent
 
