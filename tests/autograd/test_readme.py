@@ -40,7 +40,10 @@ def test_readme_has_the_sections_and_pictures():
     assert len(_python_blocks()) >= 8
 
 
-@pytest.mark.parametrize(("number", "code", "mermaid"), _python_blocks(), ids=[f"block{b[0]}" for b in _python_blocks()])
+PY_BLOCKS = _python_blocks()
+
+
+@pytest.mark.parametrize(("number", "code", "mermaid"), PY_BLOCKS, ids=[f"block{b[0]}" for b in PY_BLOCKS])
 def test_readme_python_block_runs(number, code, mermaid):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
