@@ -167,7 +167,7 @@ def sample(
 
         model = load_pretrained(init_from, weights or "", dropout=0.0, block_size=None)
         model.eval()
-        meta = {"tokenizer": "gpt2", "vocab_size": model.config.vocab_size}
+        meta = {"tokenizer": {"kind": "gpt2", "name": "gpt2"}, "vocab_size": model.config.vocab_size}
     else:
         raise ValueError(f"init_from must be 'resume' or a GPT-2 name (gpt2, gpt2-medium, ...), not {init_from!r}")
     return sample_from_model(

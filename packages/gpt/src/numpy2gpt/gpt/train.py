@@ -326,6 +326,9 @@ def train(config: TrainConfig) -> TrainResult:
         log(f"resuming from {ckpt_file} at iteration {checkpoint['iter_num']}")
     elif config.init_from.startswith("gpt2"):
         model = load_pretrained(config.init_from, config.weights, config.dropout, config.block_size)
+        # the architecture is GPT-2's: record it, so that the checkpoint's config describes the model it holds
+        config = dataclasses.replace(config, **{k: getattr(model.config, k) for k in MODEL_FIELDS})
+        log(f"initialized from {config.weights or config.init_from}: {model.config}")
         if model.config.vocab_size != vocab_size:
             raise ValueError(
                 f"{config.init_from} has a vocabulary of {model.config.vocab_size} tokens but the data was "
