@@ -206,3 +206,14 @@ def test_module_state_dict_round_trip_through_files(tmp_path):
     w = b.w
     b.load_state_dict(nn.load(_saved(tmp_path, a.state_dict())))
     assert b.w is w and (b.w.data == a.w.data).all() and int(b.steps.data) == 11
+
+
+def test_an_array_under_two_names_is_stored_once(tmp_path):
+    """A tied weight appears under both names in a state dict; the file holds its bytes once."""
+    w = np.ones((256, 256), dtype=np.float32)
+    tied = _saved(tmp_path, {"transformer.wte.weight": w, "lm_head.weight": w}, "tied.n2g")
+    apart = _saved(tmp_path, {"transformer.wte.weight": w, "lm_head.weight": w.copy()}, "apart.n2g")
+    assert tied.stat().st_size < w.nbytes + 1024 < apart.stat().st_size
+    back = nn.load(tied)
+    assert back["lm_head.weight"] is back["transformer.wte.weight"]
+    np.testing.assert_array_equal(back["lm_head.weight"], w)

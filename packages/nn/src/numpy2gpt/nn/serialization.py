@@ -24,7 +24,9 @@ The file, all integers little-endian::
 
 In the tree every container is a one-key JSON object: {"dict": [[key, value], ...]} (pairs, so int keys
 stay ints), {"list": [...]}, {"tuple": [...]}, {"array": i}, {"scalar": i} (a NumPy scalar, stored as a 0-d
-array), {"float": "nan" | "inf" | "-inf"}; JSON null/true/false/numbers/strings are themselves.
+array), {"float": "nan" | "inf" | "-inf"}; JSON null/true/false/numbers/strings are themselves. An array
+object that appears twice (a tied weight listed under both its names) is stored once and loaded back as one
+array under both names.
 
 ``load`` refuses, with a ValueError that says which, a file that is not a numpy2gpt checkpoint (wrong magic),
 a newer format version, a truncated file (shorter than its header announces), trailing bytes, and a
@@ -68,7 +70,8 @@ def _align(n: int) -> int:
 
 
 # -- encoding: object tree -> JSON tree + list of arrays ----------------------------------------------
-def _encode(obj: Any, arrays: list[np.ndarray], where: str) -> Any:
+def _encode(obj: Any, arrays: list[np.ndarray], memo: dict[int, int], where: str) -> Any:
+    """``obj`` as a JSON tree; arrays go to ``arrays`` (``memo``: id of an array already there -> its index)."""
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int):
@@ -83,8 +86,14 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str) -> Any:
         array = np.asarray(obj)
         if array.dtype.kind not in _KINDS or array.dtype.fields is not None:
             raise TypeError(f"cannot save {where}: arrays of dtype {array.dtype} are not supported (numbers only)")
+        if isinstance(obj, np.ndarray):
+            # The same array under two names (a tied weight in a state dict) is stored once.
+            if id(obj) not in memo:
+                memo[id(obj)] = len(arrays)
+                arrays.append(obj)
+            return {"array": memo[id(obj)]}
         arrays.append(array)
-        return {"array" if isinstance(obj, np.ndarray) else "scalar": len(arrays) - 1}
+        return {"scalar": len(arrays) - 1}
     if isinstance(obj, dict):
         pairs = []
         for key, value in obj.items():
@@ -92,10 +101,10 @@ def _encode(obj: Any, arrays: list[np.ndarray], where: str) -> Any:
                 key = int(key)
             if isinstance(key, bool) or not isinstance(key, (str, int)):
                 raise TypeError(f"cannot save {where}: dict keys must be str or int, got {type(key).__name__}")
-            pairs.append([key, _encode(value, arrays, f"{where}[{key!r}]")])
+            pairs.append([key, _encode(value, arrays, memo, f"{where}[{key!r}]")])
         return {"dict": pairs}
     if isinstance(obj, (list, tuple)):
-        items = [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
+        items = [_encode(v, arrays, memo, f"{where}[{i}]") for i, v in enumerate(obj)]
         return {"list" if isinstance(obj, list) else "tuple": items}
     hint = " (save its state_dict(): nn.save(model.state_dict(), path))" if hasattr(obj, "state_dict") else ""
     raise TypeError(
@@ -147,7 +156,7 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """
     path = os.fspath(path)
     arrays: list[np.ndarray] = []
-    tree = _encode(obj, arrays, "obj")
+    tree = _encode(obj, arrays, {}, "obj")
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     try:
