@@ -85,7 +85,7 @@ class Function:
         return type(self).__name__
 
     @property
-    def label(self) -> str:
+    def graph_label(self) -> str:
         """The op's label in graph pictures: the name, plus any constant worth showing (``Pow · 3``)."""
         return self.name
 

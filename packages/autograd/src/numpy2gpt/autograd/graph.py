@@ -64,7 +64,7 @@ def _tensor_label(t: Tensor, sep: str) -> str:
 
 def _function_label(f: Function, sep: str) -> str:
     constants = [f"{x.data.item():g}" for x in f.inputs or () if _is_constant_scalar(x)]
-    head = f.label + (" · " + ", ".join(constants) if constants else "")
+    head = f.graph_label + (" · " + ", ".join(constants) if constants else "")
     return f"{head}{sep}gen {f.generation}"
 
 

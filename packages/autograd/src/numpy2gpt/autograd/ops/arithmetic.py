@@ -84,7 +84,7 @@ class PowScalar(Function):
         self.exponent = exponent
 
     @property
-    def label(self) -> str:
+    def graph_label(self) -> str:
         return f"Pow · {self.exponent:g}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
