@@ -128,14 +128,31 @@ def test_stop_token_stops_and_pads(model):
     stop = int(free[3])
     first = int(np.flatnonzero(free == stop)[0])
     out = model.generate(p, 20, temperature=0.0, stop_token=stop).data
-    assert out.shape == (1, 5 + first + 1) and out[0, -1] == stop
-    # a batch runs until every row has stopped; rows that stopped earlier are padded with the stop token
+    np.testing.assert_array_equal(out[0], np.concatenate([p[0], free[: first + 1]]))  # ends with the stop token
+    # a batch runs until every row has stopped; a row that stopped earlier is padded with the stop token
     pair = np.concatenate([p, prompt(seed=9)])
+    free2 = model.generate(pair, 20, temperature=0.0).data[:, 5:]
+    hits = [np.flatnonzero(row == stop) for row in free2]
+    assert hits[0][0] == first
+    end = 1 + max(h[0] if h.size else 19 for h in hits)
     out2 = model.generate(pair, 20, temperature=0.0, stop_token=stop).data
-    row0 = out2[0, 5:]
-    hit = np.flatnonzero(row0 == stop)[0]
-    assert np.all(row0[hit:] == stop)
-    assert out2.shape[1] == 25 or np.all(np.any(out2[:, 5:] == stop, axis=1))
+    assert out2.shape == (2, 5 + end)
+    for row, free_row, h in zip(out2[:, 5:], free2, hits, strict=True):
+        stop_at = h[0] if h.size else end
+        np.testing.assert_array_equal(row[: stop_at + 1], free_row[: min(stop_at + 1, end)])
+        assert np.all(row[stop_at:] == stop) or not h.size
+
+
+def test_generate_works_in_float64_and_leaves_the_prompt_alone(model):
+    m64 = GPT(GPTConfig(**TINY))
+    m64.load_state_dict(model.state_dict())
+    m64.double()
+    p = prompt(batch=2)
+    before = p.copy()
+    cached = m64.generate(p, 30, temperature=0.0).data
+    np.testing.assert_array_equal(cached, m64.generate(p, 30, temperature=0.0, use_cache=False).data)
+    np.testing.assert_array_equal(p, before)
+    assert m64.make_kv_cache(2).layers[0].k.dtype == np.float64
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -213,3 +230,12 @@ def test_forward_cached_refuses_more_tokens_than_the_cache_holds(model):
     with pytest.raises(ValueError, match="12 are already cached"):
         model.forward_cached(prompt(length=5), cache)
     model.train()
+
+
+def test_forward_cached_refuses_dropout_in_training_mode():
+    ag.manual_seed(0)
+    m = GPT(GPTConfig(**{**TINY, "dropout": 0.1}))
+    with pytest.raises(RuntimeError, match=r"model.eval\(\)"):
+        m.forward_cached(prompt(), m.make_kv_cache(1))
+    m.eval()
+    assert m.forward_cached(prompt(), m.make_kv_cache(1)).shape == (1, 50)

@@ -199,6 +199,8 @@ class GPT(nn.Module):
         positions ``kv_cache.length ..`` after the tokens already cached; their keys and values are added to the
         cache. Equals ``forward(all tokens so far)[0][:, -1]``, but costs only T positions per layer. Needs eval
         mode (no dropout); runs under no_grad."""
+        if self.training and self.config.dropout > 0.0:
+            raise RuntimeError("forward_cached is for inference and this model has dropout: call model.eval() first")
         idx = self._check_idx(idx, max_len=self.config.block_size - kv_cache.length)
         T = idx.shape[1]
         start = kv_cache.length
