@@ -134,3 +134,19 @@ def test_training_keeps_the_dtype(dtype):
     opt.step()
     assert loss.dtype == dtype
     assert all(p.dtype == dtype and p.grad.dtype == dtype for p in model.parameters())
+
+
+def test_load_state_dict_keeps_the_optimizer_working_on_the_loaded_values(tmp_path):
+    """Loading writes into the existing arrays, so an optimizer made before the load trains the loaded model."""
+    manual_seed(0)
+    model, source = nn.Linear(3, 2), nn.Linear(3, 2)
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    nn.save(source.state_dict(), tmp_path / "source.ckpt")
+    model.load_state_dict(nn.load(tmp_path / "source.ckpt"))
+    np.testing.assert_array_equal(model.weight.data, source.weight.data)
+    x = Tensor(np.ones((4, 3), dtype=np.float32))
+    model(x).sum().backward()
+    opt.step()
+    # one SGD step from the loaded weights: w - lr * dL/dw, with dL/dw = sum over the batch of x = 4
+    np.testing.assert_allclose(model.weight.data, source.weight.data - 0.5 * 4, rtol=1e-6)
+    np.testing.assert_allclose(model.bias.data, source.bias.data - 0.5 * 4, rtol=1e-6)
