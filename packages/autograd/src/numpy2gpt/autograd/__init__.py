@@ -9,6 +9,7 @@ it. Because nothing points forward in time, dropping the loss frees the whole gr
 
 # tensor.py first: it binds the ops module at its end, and the ops import Function and Tensor back.
 from numpy2gpt.autograd.tensor import Tensor  # isort: skip
+from numpy2gpt.autograd import allocator as _allocator
 from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.backward import backward, grad
 from numpy2gpt.autograd.creation import (
@@ -38,6 +39,9 @@ from numpy2gpt.autograd.ops import *  # noqa: F403 - every op, listed in ops/__i
 from numpy2gpt.autograd.ops import __all__ as _ops_all
 
 __version__ = "0.1.0"
+
+# Keep freed arrays' memory for reuse (glibc only; NUMPY2GPT_KEEP_FREED_MEMORY=0 opts out): see allocator.py.
+_allocator._apply_at_import()
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "backward", "default_generator", "enable_grad", "full",
