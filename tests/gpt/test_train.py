@@ -127,6 +127,24 @@ def test_short_run_lowers_val_loss_and_writes_checkpoint_and_metrics(tmp_path, c
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (dict(eval_interval=0), "eval_interval must be at least 1"),
+        (dict(batch_size=-1), "batch_size must be at least 1"),
+        (dict(max_iters=-5), "max_iters must be >= 0"),
+        (dict(warmup_iters=50, lr_decay_iters=10), r"lr_decay_iters \(10\) must be >= warmup_iters \(50\)"),
+        (dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
+        (dict(learning_rate=0.0), "learning_rate > 0"),
+        (dict(tokenizer="bpe"), "tokenizer must be 'char' or 'gpt2'"),
+        (dict(init_from="gpt3"), "init_from must be"),
+    ],
+)
+def test_impossible_settings_are_refused_by_name(bad, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**bad)
+
+
 def test_learning_rate_schedule_is_nanogpts(tmp_path, corpus):
     cfg = tiny(tmp_path, corpus, learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, lr_decay_iters=100)
     assert train_mod.get_lr(0, cfg) == pytest.approx(1e-3 * 1 / 11)
@@ -224,11 +242,15 @@ def test_huge_learning_rate_diverges_cleanly(tmp_path, corpus):
         assert all(np.isfinite(v).all() for v in state.values())
 
 
-def test_too_short_data_is_a_clear_error(tmp_path):
+def test_too_short_or_empty_data_is_a_clear_error(tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("abcdefghij" * 3)
     with pytest.raises(ValueError, match=r"(too short|fewer than|at least).*block_size"):
         train(tiny(tmp_path, short, block_size=16))
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        train(tiny(tmp_path, empty))
 
 
 def test_data_is_prepared_once_and_again_when_the_file_changes(tmp_path, corpus, capsys):

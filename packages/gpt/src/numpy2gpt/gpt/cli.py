@@ -190,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"numpy2gpt {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"\nnumpy2gpt {args.command}: interrupted", file=sys.stderr)
+        hint = " (the last checkpoint is kept; continue with --resume)" if args.command == "train" else ""
+        print(f"\nnumpy2gpt {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     return 0
 

@@ -99,6 +99,32 @@ class TrainConfig:
     plot: bool = _opt(True, "write a loss-curve PNG (needs matplotlib)")
     progress: bool = _opt(True, "show a progress bar")
 
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work, naming the field, before any data is prepared."""
+        positive = ("eval_interval", "log_interval", "eval_iters", "gradient_accumulation_steps", "batch_size",
+                    "block_size", "n_layer", "n_head", "n_embd")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_iters", "warmup_iters", "lr_decay_iters", "num_sample_tokens"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.decay_lr and self.lr_decay_iters < self.warmup_iters:
+            raise ValueError(
+                f"lr_decay_iters ({self.lr_decay_iters}) must be >= warmup_iters ({self.warmup_iters}): the cosine "
+                "decay starts after the warmup"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (self.learning_rate > 0.0 and self.min_lr >= 0.0):
+            raise ValueError(f"need learning_rate > 0 and min_lr >= 0, got {self.learning_rate} and {self.min_lr}")
+        if self.tokenizer not in ("char", "gpt2"):
+            raise ValueError(f"tokenizer must be 'char' or 'gpt2', got {self.tokenizer!r}")
+        if self.init_from not in ("scratch", "resume") and not self.init_from.startswith("gpt2"):
+            raise ValueError(
+                f"init_from must be 'scratch', 'resume' or a GPT-2 name (gpt2, ...), not {self.init_from!r}"
+            )
+
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(
             block_size=self.block_size,
@@ -334,10 +360,8 @@ def train(config: TrainConfig) -> TrainResult:
                 f"{config.init_from} has a vocabulary of {model.config.vocab_size} tokens but the data was "
                 f"prepared with {vocab_size}: prepare it with --tokenizer gpt2"
             )
-    elif config.init_from == "scratch":
-        model = GPT(config.model_config(vocab_size))
     else:
-        raise ValueError(f"init_from must be 'scratch', 'resume' or a GPT-2 name (gpt2, ...), not {config.init_from!r}")
+        model = GPT(config.model_config(vocab_size))
 
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
     iter_num, best_val_loss = 0, math.inf
