@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import numpy2gpt.autograd as ag
 from numpy2gpt.autograd import Tensor
@@ -55,3 +56,13 @@ def test_tensor_basics():
     assert (x == x).dtype == np.bool_ and (x != 1.0).data.sum() == 5
     assert (x <= 2.0).data.sum() == 3 and (x < 2.0).data.sum() == 2
     assert (x > 2.0).data.sum() == 3 and (x >= 2.0).data.sum() == 4 and +x is x
+
+
+def test_iteration_gives_recorded_rows():
+    x = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 3 and rows[1].data.tolist() == [2.0, 3.0]
+    sum(r.sum() * float(i) for i, r in enumerate(rows)).backward()
+    np.testing.assert_array_equal(x.grad.data, [[0, 0], [1, 1], [2, 2]])
+    with pytest.raises(TypeError, match="0-d"):
+        list(Tensor(1.0))

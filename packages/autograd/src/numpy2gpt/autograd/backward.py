@@ -18,6 +18,11 @@ Memory: pending gradients live in a dict only until their tensor's creator has r
 are freed during the backward pass, not after it. A second ``backward`` through the same graph then raises,
 as in PyTorch; pass ``retain_graph=True`` to the first call to backward twice (gradients then add up).
 
+Leaves own their gradients: the first gradient a leaf receives is stored in ``.grad`` as is when it is a
+fresh array, and copied when it is a read-only broadcast view, a view of another array, or an array another
+leaf (or the caller) already holds, because optimizers and clipping modify ``.grad`` in place. Later
+gradients are added into a new array (``grad = grad + g``), never written into the old one.
+
 Higher order: with ``create_graph=True`` the backward pass runs with grad mode on, so the gradients are
 Tensors with creators of their own and can be differentiated again. Storing such a gradient in a leaf's
 ``.grad`` creates a reference cycle (leaf -> grad -> grad's creator -> ... -> leaf) that only the cyclic
