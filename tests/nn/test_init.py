@@ -150,3 +150,9 @@ def test_plain_tensors_and_arrays_accepted_integers_refused():
         init.normal_(Tensor(np.zeros(3, dtype=np.int64)))
     with pytest.raises(ValueError, match="mode"):
         init.kaiming_normal_(param(2, 2), mode="fan_avg")
+
+
+def test_zero_element_weights_are_left_alone():
+    assert init.kaiming_uniform_(param(3, 0)).shape == (3, 0)
+    assert init.kaiming_normal_(param(0, 3)).shape == (0, 3)
+    assert nn.Linear(0, 4).weight.shape == (4, 0)

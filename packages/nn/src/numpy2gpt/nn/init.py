@@ -180,8 +180,8 @@ def kaiming_uniform_(
 ) -> Tensor:
     """He uniform: U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a)."""
     fan = _fan(tensor, mode)
-    if fan == 0:
-        raise ValueError(f"kaiming_uniform_ of a tensor with zero {mode} (shape {_array(tensor).shape})")
+    if fan == 0:  # a zero-element weight (e.g. Linear(0, n)): nothing to fill, as in torch
+        return tensor
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return uniform_(tensor, -bound, bound, generator=generator)
 
@@ -195,7 +195,7 @@ def kaiming_normal_(
 ) -> Tensor:
     """He normal: N(0, std^2) with std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)."""
     fan = _fan(tensor, mode)
-    if fan == 0:
-        raise ValueError(f"kaiming_normal_ of a tensor with zero {mode} (shape {_array(tensor).shape})")
+    if fan == 0:  # a zero-element weight (e.g. Linear(0, n)): nothing to fill, as in torch
+        return tensor
     std = calculate_gain(nonlinearity, a) / math.sqrt(fan)
     return normal_(tensor, 0.0, std, generator=generator)
