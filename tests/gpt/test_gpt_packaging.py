@@ -59,3 +59,15 @@ def test_wheels_install_and_train_in_a_fresh_venv(tmp_path):
     sampled = sh(bindir / "numpy2gpt", "sample", "--out-dir", tmp_path / "run", "--prompt", "the cat",
                  "--max-new-tokens", 10, env=env, cwd=tmp_path).stdout  # fmt: skip
     assert sampled.startswith("the cat")
+
+
+def test_package_exports_are_lazy_and_resolve():
+    code = (
+        "import sys, numpy2gpt.gpt as g, numpy2gpt.gpt.tokenizer\n"
+        "assert 'numpy2gpt.gpt.model' not in sys.modules and 'numpy2gpt.gpt.train' not in sys.modules\n"
+        "from numpy2gpt.gpt import GPT, TrainConfig, load_checkpoint\n"
+        "from numpy2gpt.gpt.model import GPT as G2\n"
+        "assert GPT is G2 and TrainConfig().n_layer == 4 and callable(load_checkpoint)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

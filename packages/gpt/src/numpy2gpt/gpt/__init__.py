@@ -1,1 +1,48 @@
-"""numpy2gpt.gpt: nanoGPT in NumPy."""
+"""numpy2gpt.gpt: nanoGPT in NumPy.
+
+    model.py       GPTConfig, GPT (nanoGPT's architecture and parameter names; generate with a KV cache)
+    tokenizer.py   CharTokenizer, GPT2Tokenizer, load_tokenizer
+    data.py        prepare, load_meta, load_split, get_batch
+    train.py       TrainConfig, train (nanoGPT's train.py)
+    sample.py      sample (nanoGPT's sample.py, streaming)
+    checkpoint.py  what a checkpoint holds; load_checkpoint
+    pretrained.py  from_pretrained (OpenAI's GPT-2 weights)
+    cli.py         the ``numpy2gpt`` command
+
+The names below import lazily, so ``import numpy2gpt.gpt.tokenizer`` does not load the model or the trainer.
+(``train`` and ``sample`` are the modules; their functions are ``numpy2gpt.gpt.train.train`` and
+``numpy2gpt.gpt.sample.sample``.)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "GPT": "model",
+    "GPTConfig": "model",
+    "CharTokenizer": "tokenizer",
+    "GPT2Tokenizer": "tokenizer",
+    "load_tokenizer": "tokenizer",
+    "prepare": "data",
+    "get_batch": "data",
+    "TrainConfig": "train",
+    "load_checkpoint": "checkpoint",
+    "from_pretrained": "pretrained",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'numpy2gpt.gpt' has no attribute {name!r}")
+    module = importlib.import_module(f"numpy2gpt.gpt.{_EXPORTS[name]}")
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
