@@ -82,4 +82,3 @@ def test_model_args_mismatch_names_every_field():
     with pytest.raises(CheckpointError, match=r"n_embd: checkpoint has 128, config asks for 64; vocab_size: "
                                               r"checkpoint has 65, config asks for 80"):  # fmt: skip
         check_model_args(saved, {**saved, "n_embd": 64, "vocab_size": 80}, "x")
-
