@@ -239,3 +239,18 @@ def test_forward_cached_refuses_dropout_in_training_mode():
         m.forward_cached(prompt(), m.make_kv_cache(1))
     m.eval()
     assert m.forward_cached(prompt(), m.make_kv_cache(1)).shape == (1, 50)
+
+
+def test_generate_stream_yields_generates_tokens_and_leaves_the_caller_alone(model):
+    p = prompt(batch=2)
+    expected = model.generate(p, 25, temperature=0.8, generator=np.random.default_rng(4)).data[:, 5:]
+    model.train()
+    stream = model.generate_stream(p, 25, temperature=0.8, generator=np.random.default_rng(4))
+    steps = []
+    for ids in stream:
+        # between steps the caller's world is as it was: grad mode on, the model in training mode
+        assert ag.is_grad_enabled() and model.training
+        steps.append(ids)
+    np.testing.assert_array_equal(np.stack(steps, axis=1), expected)
+    with pytest.raises(ValueError, match="top_p"):  # arguments are checked at the call, not at the first step
+        model.generate_stream(p, 3, top_p=0.0)

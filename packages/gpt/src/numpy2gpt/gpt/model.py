@@ -24,6 +24,7 @@ one position only, attending over the cached keys and values of the earlier toke
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,6 +35,8 @@ import numpy2gpt.nn.functional as F  # noqa: N812 - the name everyone uses, as i
 from numpy2gpt.autograd import Tensor, default_generator, is_grad_enabled, no_grad, unbind
 from numpy2gpt.gpt.kv_cache import KVCache, LayerKVCache
 from numpy2gpt.nn import init, optim
+
+_NO_LIMIT = np.iinfo(np.int64).max  # generate() accepts prompts of any length (it crops them)
 
 
 @dataclass
@@ -258,7 +261,6 @@ class GPT(nn.Module):
         return data
 
     # -- sampling ---------------------------------------------------------------------------------------
-    @no_grad()
     def generate(
         self,
         idx: Any,
@@ -276,8 +278,8 @@ class GPT(nn.Module):
         Each token is drawn from softmax(logits / temperature) of the last position, restricted to the ``top_k``
         most likely tokens and/or to the smallest set whose probability reaches ``top_p`` (nucleus sampling);
         ``temperature=0`` picks the most likely token (greedy). Random numbers come from ``generator``, else from
-        ``numpy2gpt.autograd.default_generator()`` (so ``manual_seed`` makes sampling repeatable). Runs in eval
-        mode (no dropout) under no_grad, and restores the training flag afterwards. With ``stop_token``,
+        ``numpy2gpt.autograd.default_generator()`` (so ``manual_seed`` makes sampling repeatable). The model runs
+        in eval mode (no dropout) under no_grad; its training flag is restored afterwards. With ``stop_token``,
         generation ends once every sequence has produced it; a sequence that stopped early is padded with it.
 
         The model conditions on the last ``block_size`` tokens at every step (nanoGPT's rule). With
@@ -293,42 +295,76 @@ class GPT(nn.Module):
           Refilling the cache only every block_size/2 tokens would be cheaper but would condition on fewer
           tokens than nanoGPT does, and change the samples; we keep the samples exact.
         """
+        stream = self.generate_stream(idx, max_new_tokens, temperature, top_k, top_p, generator, use_cache, stop_token)
+        prompt = self._check_idx(idx, max_len=_NO_LIMIT)
+        new = list(stream)
+        if not new:
+            return Tensor(prompt.astype(np.int64))
+        return Tensor(np.concatenate([prompt.astype(np.int64), np.stack(new, axis=1)], axis=1))
+
+    def generate_stream(
+        self,
+        idx: Any,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        generator: np.random.Generator | None = None,
+        use_cache: bool = True,
+        stop_token: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """``generate`` one step at a time: yields each step's new ids (B,) as soon as they are sampled (to print
+        text as it comes). Same arguments, same tokens as ``generate``. Between steps the caller's grad mode and
+        the model's training flag are untouched: eval mode and no_grad are entered only while a step computes."""
         if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
         _check_sampling(temperature, top_k, top_p)
-        prompt = self._check_idx(idx, max_len=np.iinfo(np.int64).max)  # longer prompts are cropped below
+        prompt = self._check_idx(idx, max_len=_NO_LIMIT)  # a prompt longer than block_size is cropped below
         rng = generator if generator is not None else default_generator()
+        kv_cache = self.make_kv_cache(prompt.shape[0]) if use_cache else None
+        return self._stream(prompt, int(max_new_tokens), temperature, top_k, top_p, rng, kv_cache, stop_token)
+
+    def _stream(
+        self,
+        prompt: np.ndarray,
+        max_new_tokens: int,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        rng: np.random.Generator,
+        kv_cache: KVCache | None,
+        stop_token: int | None,
+    ) -> Iterator[np.ndarray]:
         B, T = prompt.shape
         block_size = self.config.block_size
         tokens = np.empty((B, T + max_new_tokens), dtype=np.int64)
         tokens[:, :T] = prompt
         done = np.zeros(B, dtype=bool)
-        kv_cache = self.make_kv_cache(B) if use_cache else None
-
-        was_training = self.training
-        self.eval()
-        try:
-            for _ in range(max_new_tokens):
-                context = tokens[:, max(0, T - block_size) : T]  # the last block_size tokens
-                if kv_cache is None:
-                    logits = self(context)[0].data[:, -1]  # nanoGPT: the whole context, every step
-                elif kv_cache.length > 0 and T <= block_size:
-                    assert kv_cache.length == T - 1
-                    logits = self.forward_cached(tokens[:, T - 1 : T], kv_cache).data  # the newest token only
-                else:  # the first step, or the window slid: (re)fill the cache from the context
-                    kv_cache.reset()
-                    logits = self.forward_cached(context, kv_cache).data
-                next_ids = sample_from_logits(logits, temperature, top_k, top_p, rng)
-                if stop_token is not None:
-                    next_ids = np.where(done, stop_token, next_ids)
-                    done |= next_ids == stop_token
-                tokens[:, T] = next_ids
-                T += 1
-                if stop_token is not None and done.all():
-                    break
-        finally:
-            self.train(was_training)
-        return Tensor(tokens[:, :T])
+        for _ in range(max_new_tokens):
+            context = tokens[:, max(0, T - block_size) : T]  # the last block_size tokens
+            was_training = self.training
+            self.eval()
+            try:
+                with no_grad():
+                    if kv_cache is None:
+                        logits = self(context)[0].data[:, -1]  # nanoGPT: the whole context, every step
+                    elif kv_cache.length > 0 and T <= block_size:
+                        assert kv_cache.length == T - 1
+                        logits = self.forward_cached(tokens[:, T - 1 : T], kv_cache).data  # the newest token only
+                    else:  # the first step, or the window slid: (re)fill the cache from the context
+                        kv_cache.reset()
+                        logits = self.forward_cached(context, kv_cache).data
+            finally:
+                self.train(was_training)
+            next_ids = sample_from_logits(logits, temperature, top_k, top_p, rng)
+            if stop_token is not None:
+                next_ids = np.where(done, stop_token, next_ids)
+                done |= next_ids == stop_token
+            tokens[:, T] = next_ids
+            T += 1
+            yield next_ids
+            if stop_token is not None and done.all():
+                return
 
     # -- model surgery and bookkeeping ------------------------------------------------------------------
     def crop_block_size(self, block_size: int) -> None:
