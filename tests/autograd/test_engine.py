@@ -310,3 +310,16 @@ def test_function_call_records_only_when_needed():
     z = ag.exp(w)
     assert z.creator is not None and len(z.creator.inputs) == 1 and z.creator.inputs[0] is w
     assert z.requires_grad and z.generation == 1 and z.creator.needs_input_grad == (True,)
+
+
+def test_leaves_own_their_grad_with_create_graph_too():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w1 = Tensor(np.ones(2), requires_grad=True)
+    w2 = Tensor(np.ones(2), requires_grad=True)
+    ((w1 + w2) * x * x).sum().backward(create_graph=True)  # w1 and w2 would get the same x*x
+    assert w1.grad is not w2.grad and not np.shares_memory(w1.grad.data, w2.grad.data)
+    np.testing.assert_array_equal(w1.grad.data, [1, 4])
+    (gx,) = ag.grad(w2.grad.sum(), x)  # the copy kept the graph: d(sum x^2)/dx = 2x
+    np.testing.assert_array_equal(gx.data, [2, 4])
+    for t in (x, w1, w2):
+        t.grad = None  # break the create_graph cycles

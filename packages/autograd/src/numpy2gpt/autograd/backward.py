@@ -227,12 +227,10 @@ def _own(g: Tensor, handed_out: set[int], user_grads: set[int]) -> Tensor:
     A gradient array can fail that in three ways: it is a read-only broadcast view (the gradient of
     ``x.sum()`` is ``ones(())`` broadcast to x's shape), a view of another array (``reshape`` passes views
     back), or the very object another leaf already got (``(w1 + w2).sum()`` hands the same dy to both) or
-    the caller passed in. Those are copied; the usual fresh array is kept as is. A gradient with a
-    ``creator`` (``create_graph=True``) is kept, to keep its graph."""
+    the caller passed in. Those are copied; the usual fresh array is kept as is. A gradient with a graph of
+    its own (``create_graph=True``) is copied by a recorded op, ``g * 1``, so that its graph stays intact."""
     a = g.data
-    if g.creator is None and (
-        not a.flags.writeable or a.base is not None or id(a) in handed_out or id(a) in user_grads
-    ):
-        g = Tensor._wrap(a.copy())
+    if not a.flags.writeable or a.base is not None or id(a) in handed_out or id(a) in user_grads:
+        g = Tensor._wrap(a.copy()) if g.creator is None else g * 1.0
     handed_out.add(id(g.data))
     return g
