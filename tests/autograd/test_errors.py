@@ -47,6 +47,7 @@ def t(*shape):
         (lambda: t(5).split(0), r"split: the piece size must be positive"),
         (lambda: t(5).chunk(0), r"chunk: the number of chunks must be positive"),
         (lambda: t(3).clip(), r"clip: at least one of min and max"),
+        (lambda: ag.tril(t(3)), r"tril: needs a matrix or a batch of matrices, got shape \(3,\)"),
     ],
 )
 def test_value_errors_name_op_and_shapes(call, pattern):

@@ -100,3 +100,24 @@ def test_cast_is_recorded_and_gradient_comes_back_in_the_input_dtype():
     np.testing.assert_array_equal(x.grad.data, [3, 3])
     assert x.double().dtype == np.float64 and x.float() is x  # same dtype: no op
     assert x.astype(np.int64).requires_grad is False  # integer results carry no gradient
+
+
+def test_integer_tensor_meeting_a_float32_tensor_gives_float32():
+    x = ag.Tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    ids = ag.Tensor(np.arange(6).reshape(2, 3))  # int64
+    onehot = ag.Tensor(np.eye(3, dtype=np.int64))
+    mask = ag.Tensor(np.array([True, False, True]))
+    for y in (
+        x * ids,
+        ids + x,
+        x / (ids + 1),
+        onehot @ x.T,
+        x @ onehot,
+        ag.maximum(x, ids),
+        ag.where(mask, ids, x),
+        x * mask,
+    ):
+        assert y.dtype == np.float32
+    (x * ids).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad.data, ids.data)

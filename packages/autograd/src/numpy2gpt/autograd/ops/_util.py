@@ -16,11 +16,22 @@ def as_tensor(x: Any) -> Tensor:
 
 
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Both operands as Tensors. A constant (Python or NumPy scalar, list, array) takes the dtype of the
-    tensor operand when that is floating, so ``float32_tensor * 0.5`` stays float32."""
+    """Both operands as Tensors, without upcasting a floating tensor:
+
+    * a constant (Python or NumPy scalar, list, array) takes the dtype of the tensor operand when that is
+      floating, so ``float32_tensor * 0.5`` and ``float32_tensor * np.float64(0.5)`` stay float32;
+    * an integer or boolean tensor meeting a floating one is converted to the floating one's dtype (as in
+      PyTorch), where NumPy would turn int64 with float32 into float64.
+
+    Two floating tensors of different dtypes promote as NumPy does: mixing them is explicit."""
     if isinstance(a, Tensor):
         if not isinstance(b, Tensor):
-            b = Tensor._wrap(constant_like(b, a.data.dtype))
+            return a, Tensor._wrap(constant_like(b, a.data.dtype))
+        ka, kb = a.data.dtype.kind, b.data.dtype.kind
+        if ka == "f" and kb != "f":
+            b = Tensor._wrap(b.data.astype(a.data.dtype))
+        elif kb == "f" and ka != "f":
+            a = Tensor._wrap(a.data.astype(b.data.dtype))
         return a, b
     if isinstance(b, Tensor):
         return Tensor._wrap(constant_like(a, b.data.dtype)), b

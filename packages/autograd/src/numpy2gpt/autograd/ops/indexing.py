@@ -116,13 +116,20 @@ def masked_fill(x: Any, mask: Any, value: float) -> Tensor:
 
 def tril(x: Any, k: int = 0) -> Tensor:
     """The lower triangle of the last two axes (elements above diagonal ``k`` set to 0)."""
-    x = as_tensor(x)
+    x = _matrices("tril", x)
     keep = np.tri(x.shape[-2], x.shape[-1], k=k, dtype=bool)
     return where(keep, x, 0.0)
 
 
 def triu(x: Any, k: int = 0) -> Tensor:
     """The upper triangle of the last two axes (elements below diagonal ``k`` set to 0)."""
-    x = as_tensor(x)
+    x = _matrices("triu", x)
     keep = ~np.tri(x.shape[-2], x.shape[-1], k=k - 1, dtype=bool)
     return where(keep, x, 0.0)
+
+
+def _matrices(op: str, x: Any) -> Tensor:
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: needs a matrix or a batch of matrices, got shape {x.shape}")
+    return x
