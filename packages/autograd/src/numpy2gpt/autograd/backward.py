@@ -196,7 +196,7 @@ def _run(
             for x, gx in zip(f.inputs, gxs, strict=False):
                 if gx is None or not x.requires_grad:
                     continue
-                if gx.shape != x.shape:
+                if gx.data.shape != x.data.shape:
                     raise RuntimeError(
                         f"{f.name}.backward returned a gradient of shape {gx.shape} for an input of shape {x.shape}"
                     )

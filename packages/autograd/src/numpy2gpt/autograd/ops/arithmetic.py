@@ -131,9 +131,11 @@ class Pow(Function):
 
 def _binary(fn: type[Function], name: str, a: Any, b: Any) -> Tensor:
     a, b = operands(a, b)
-    if a.shape != b.shape:
+    try:
+        return fn()(a, b)
+    except ValueError:  # NumPy's own message names neither the op nor the rule: say it clearly
         check_broadcast(name, a, b)
-    return fn()(a, b)
+        raise
 
 
 def add(a: Any, b: Any) -> Tensor:

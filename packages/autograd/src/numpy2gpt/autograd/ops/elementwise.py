@@ -178,12 +178,18 @@ clamp = clip
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum, broadcasting."""
     a, b = operands(a, b)
-    check_broadcast("maximum", a, b)
-    return Maximum()(a, b)
+    try:
+        return Maximum()(a, b)
+    except ValueError:
+        check_broadcast("maximum", a, b)
+        raise
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum, broadcasting."""
     a, b = operands(a, b)
-    check_broadcast("minimum", a, b)
-    return Minimum()(a, b)
+    try:
+        return Minimum()(a, b)
+    except ValueError:
+        check_broadcast("minimum", a, b)
+        raise
