@@ -8,7 +8,8 @@ A Module is a tree. Assigning an attribute files it by type:
     self.scale = 0.5                 -> a plain attribute
 
 Registered values are *also* kept as ordinary instance attributes, so ``self.weight`` inside ``forward`` is
-one dictionary lookup, exactly as fast as any attribute (torch instead finds them through ``__getattr__``).
+an ordinary attribute read, as fast as on any Python object (torch instead finds them through a
+``__getattr__`` fallback, after the normal lookup has failed).
 
 Names are dotted paths through the tree, exactly as PyTorch prints them: ``transformer.h.0.attn.c_attn.weight``.
 ``named_parameters()`` walks the tree in pre-order (a module's own parameters, then each child's, in the order
@@ -92,8 +93,9 @@ class Module:
 
     # -- registration -----------------------------------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
-        d = self.__dict__
-        params = d.get("_parameters")
+        # Never touch self.__dict__ here: reading it makes CPython switch the instance to a slower attribute
+        # layout, and every `self.weight` in forward would pay for it (about 20 ns instead of 7).
+        params = getattr(self, "_parameters", None)
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError(f"cannot assign parameter '{name}' before Module.__init__() call")
@@ -103,36 +105,38 @@ class Module:
             if params is None:
                 raise AttributeError(f"cannot assign module '{name}' before Module.__init__() call")
             self._forget(name)
-            d["_modules"][name] = value
-        elif params is not None and name in params:
-            if value is not None:
-                raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as parameter '{name}' (nn.Parameter or None expected)"
-                )
-            params[name] = None
-        elif params is not None and name in d["_modules"]:
-            if value is not None:
-                raise TypeError(
-                    f"cannot assign '{type(value).__name__}' as child module '{name}' (nn.Module or None expected)"
-                )
-            d["_modules"][name] = None
-        elif params is not None and name in d["_buffers"]:
-            value = _as_buffer(value)
-            d["_buffers"][name] = value
+            self._modules[name] = value
+        elif params is not None:
+            if name in params:
+                if value is not None:
+                    raise TypeError(
+                        f"cannot assign '{type(value).__name__}' as parameter '{name}' (nn.Parameter or None expected)"
+                    )
+                params[name] = None
+            elif name in self._modules:
+                if value is not None:
+                    raise TypeError(
+                        f"cannot assign '{type(value).__name__}' as child module '{name}' (nn.Module or None expected)"
+                    )
+                self._modules[name] = None
+            elif name in self._buffers:
+                value = _as_buffer(value)
+                self._buffers[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
-        d = self.__dict__
         found = False
-        for registry in ("_parameters", "_buffers", "_modules"):
-            if name in d.get(registry, ()):
-                del d[registry][name]
-                found = True
-        d.get("_non_persistent_buffers", set()).discard(name)
-        if name in d:
-            del d[name]
-        elif not found:
-            object.__delattr__(self, name)  # raises the usual AttributeError (or deletes a slot/descriptor)
+        if getattr(self, "_parameters", None) is not None:
+            for registry in (self._parameters, self._buffers, self._modules):
+                if name in registry:
+                    del registry[name]
+                    found = True
+            self._non_persistent_buffers.discard(name)
+        try:
+            object.__delattr__(self, name)
+        except AttributeError:
+            if not found:
+                raise
 
     def _forget(self, name: str) -> None:
         """Remove ``name`` from every registry (before it is filed again, perhaps under another kind)."""
@@ -142,7 +146,7 @@ class Module:
         self._modules.pop(name, None)
 
     def _check_new_name(self, name: Any, kind: str, registry: dict[str, Any]) -> None:
-        if "_parameters" not in self.__dict__:
+        if getattr(self, "_parameters", None) is None:
             raise AttributeError(f"cannot register {kind} '{name}' before Module.__init__() call")
         if not isinstance(name, str):
             raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
