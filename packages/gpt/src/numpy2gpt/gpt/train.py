@@ -169,7 +169,10 @@ class TrainingDiverged(RuntimeError):  # noqa: N818 - reads as what happened
 
 def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
     """This machine's float32 matmul speed in FLOP/s: the best of repeated n x n @ n x n products (2 n^3 FLOPs
-    each) over about ``seconds``. The yardstick for how well training uses the CPU."""
+    each) over about ``seconds``. The yardstick for how well training uses the CPU.
+
+    Other programs running at the same time make it read low; ``train`` measures again at every evaluation and
+    keeps the best, so the estimate only improves."""
     rng = np.random.default_rng(0)  # its own generator: the training stream is untouched
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
@@ -379,6 +382,7 @@ def train(config: TrainConfig) -> TrainResult:
     n_params = model.num_parameters() if hasattr(model, "num_parameters") else sum(p.size for p in model.parameters())
     tokens_per_iter = config.gradient_accumulation_steps * config.batch_size * config.block_size
     peak = measure_matmul_peak()
+    start_iter = iter_num
     flops_per_iter = flops_per_token(model) * tokens_per_iter
     log(
         f"{n_params / 1e6:.2f}M parameters, vocab {vocab_size}, {tokens_per_iter:,} tokens per iteration; "
@@ -405,6 +409,9 @@ def train(config: TrainConfig) -> TrainResult:
 
     def evaluate(iter_num: int, best_val_loss: float, final: bool) -> tuple[dict[str, float], float]:
         """Estimate the losses, log them, and save a checkpoint if val improved (always at the end)."""
+        nonlocal peak
+        if iter_num > start_iter:
+            peak = max(peak, measure_matmul_peak(seconds=0.1))
         losses = estimate_loss(model, splits, config, iter_num)
         log(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
         if not (math.isfinite(losses["train"]) and math.isfinite(losses["val"])):
@@ -427,7 +434,7 @@ def train(config: TrainConfig) -> TrainResult:
     losses = {"train": math.nan, "val": math.nan}
     lossf = math.nan
     t_start = time.perf_counter()
-    start_iter = last_log_iter = iter_num
+    last_log_iter = iter_num
     train_seconds = window_seconds = 0.0  # time spent in training steps (evaluation and saving excluded)
     try:
         while True:
