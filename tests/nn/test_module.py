@@ -376,3 +376,21 @@ def test_deepcopy_keeps_ties():
     assert clone.lm_head.weight is clone.transformer.wte.weight
     assert clone.lm_head.weight is not net.lm_head.weight
     assert [n for n, _ in clone.named_parameters()] == [n for n, _ in net.named_parameters()]
+
+
+def test_parameter_reads_are_as_fast_as_plain_attributes():
+    """Module must not slow down `self.weight` (forward reads it constantly). Reading ``self.__dict__`` in
+    __setattr__ once made CPython move instances to a slower layout: 19 ns per read instead of 7."""
+    import timeit
+
+    class Plain:
+        pass
+
+    m, plain = Affine(2, 3), Plain()
+    m.child = Affine(3, 3)
+    plain.weight = m.weight
+
+    def best(stmt, obj):
+        return min(timeit.repeat(stmt, globals={"obj": obj}, number=20_000, repeat=7))
+
+    assert best("obj.weight", m) < 1.8 * best("obj.weight", plain)
