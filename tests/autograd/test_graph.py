@@ -29,7 +29,7 @@ def test_mermaid_nodes_and_edges():
     assert '    f2(["Sum<br/>gen 2"])' in lines
     edges = [line.strip() for line in lines if "-->" in line]
     assert edges == ["t0 --> f0", "t1 --> f0", "f0 --> t2", "t2 --> f1", "f1 --> t3", "t3 --> f2", "f2 --> t4"]
-    assert "    class t0,t1 leaf" in lines and "    class f0,f1,f2 fn" in lines
+    assert "    class t0,t1 leaf" in lines and "    class t2,t3,t4 tensor" in lines and "    class f0,f1,f2 fn" in lines
 
 
 def test_dot_nodes_and_edges():

@@ -86,10 +86,14 @@ def to_mermaid(root: Tensor, direction: str = "LR") -> str:
     for a, b in _edges(tensors, functions):
         lines.append(f"    {ids[a]} --> {ids[b]}")
     lines.append("    classDef leaf fill:#d9ead3,stroke:#6aa84f")
+    lines.append("    classDef tensor fill:#dde8f7,stroke:#3d85c6")
     lines.append("    classDef fn fill:#fde7c8,stroke:#c77d1a")
     leaves = [ids[id(t)] for t in tensors if t.creator is None]
+    computed = [ids[id(t)] for t in tensors if t.creator is not None]
     if leaves:
         lines.append(f"    class {','.join(leaves)} leaf")
+    if computed:
+        lines.append(f"    class {','.join(computed)} tensor")
     if functions:
         lines.append(f"    class {','.join(ids[id(f)] for f in functions)} fn")
     return "\n".join(lines)

@@ -144,8 +144,10 @@ class SumTo(Function):
 def sum_to(x: Tensor, shape: Sequence[int]) -> Tensor:
     """Sum ``x`` down to ``shape``, the shape it was broadcast from (the gradient rule for broadcasting)."""
     x = as_tensor(x)
+    if x.data.shape == shape:  # the common case in backward: nothing was broadcast
+        return x
     shape = tuple(int(s) for s in shape)
-    if x.shape == shape:
+    if x.data.shape == shape:
         return x
     lead = x.ndim - len(shape)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=False)):
