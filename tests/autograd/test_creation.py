@@ -66,3 +66,42 @@ def test_iteration_gives_recorded_rows():
     np.testing.assert_array_equal(x.grad.data, [[0, 0], [1, 1], [2, 2]])
     with pytest.raises(TypeError, match="0-d"):
         list(Tensor(1.0))
+
+
+def test_small_corners():
+    x = Tensor(np.array([[1.0, -2.0], [3.0, 0.5]]), requires_grad=True)
+    assert Tensor(x).data is x.data  # a Tensor from a Tensor shares the array
+    assert bool(Tensor(2.0)) and not bool(Tensor(0.0))
+    assert ag.full_like(x, 3.0).data.tolist() == [[3.0, 3.0], [3.0, 3.0]] and ag.rand_like(x).dtype == np.float64
+    np.testing.assert_array_equal(x.matmul(x).data, x.data @ x.data)
+    np.testing.assert_array_equal(x.minimum(0.0).data, np.minimum(x.data, 0.0))
+    assert Tensor(np.float32(2.0)).dtype == np.float32 and Tensor(np.float32(2.0)).shape == ()
+    assert ag.flatten(Tensor(3.0)).shape == (1,)
+    assert '(["Min<br/>gen 0"])' in ag.to_mermaid(x.min(0))
+    with pytest.raises(ValueError, match=r"minimum: shapes \(2, 2\) and \(3,\)"):
+        ag.minimum(x, Tensor(np.ones(3)))
+    with pytest.raises(ValueError, match="0-d tensors have no axis"):
+        ag.concatenate([Tensor(1.0), Tensor(2.0)])
+
+
+def test_function_without_forward_or_backward_says_so():
+    class Half(ag.Function):
+        def forward(self, x):
+            return x / 2
+
+    x = Tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(NotImplementedError, match="Half must define backward"):
+        Half()(x).sum().backward()
+    with pytest.raises(NotImplementedError, match="Bare must define forward"):
+        type("Bare", (ag.Function,), {})()(x)
+
+
+def test_set_grad_enabled_as_a_decorator_only_applies_inside():
+    @ag.set_grad_enabled(False)
+    def predict(x):
+        assert not ag.is_grad_enabled()
+        return x * 2.0
+
+    assert ag.is_grad_enabled()  # decorating switched nothing for good
+    assert predict(Tensor(np.ones(1), requires_grad=True)).creator is None
+    assert ag.is_grad_enabled()

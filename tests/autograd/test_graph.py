@@ -65,3 +65,9 @@ def test_leaf_and_after_backward():
 def test_pow_shows_its_exponent():
     x = Tensor(np.ones(2), requires_grad=True, name="x")
     assert '(["Pow · 3<br/>gen 0"])' in ag.to_mermaid(x**3)
+
+
+def test_quotes_in_names_are_escaped():
+    x = Tensor(np.ones(2), requires_grad=True, name='say "hi"')
+    assert '["say #quot;hi#quot;<br/>gen 0"]' in ag.to_mermaid(x * x)
+    assert 'label="say \\"hi\\"\\ngen 0"' in ag.to_dot(x * x)

@@ -78,11 +78,15 @@ def to_mermaid(root: Tensor, direction: str = "LR") -> str:
     Leaves are green boxes, computed tensors blue boxes, Functions orange rounded nodes."""
     tensors, functions = _walk(root)
     ids = _ids(tensors, functions)
+
+    def text(label: str) -> str:
+        return label.replace('"', "#quot;")
+
     lines = [f"flowchart {direction}"]
     for t in tensors:
-        lines.append(f'    {ids[id(t)]}["{_tensor_label(t, "<br/>")}"]')
+        lines.append(f'    {ids[id(t)]}["{text(_tensor_label(t, "<br/>"))}"]')
     for f in functions:
-        lines.append(f'    {ids[id(f)]}(["{_function_label(f, "<br/>")}"])')
+        lines.append(f'    {ids[id(f)]}(["{text(_function_label(f, "<br/>"))}"])')
     for a, b in _edges(tensors, functions):
         lines.append(f"    {ids[a]} --> {ids[b]}")
     lines.append("    classDef leaf fill:#d9ead3,stroke:#6aa84f")
@@ -106,10 +110,10 @@ def to_dot(root: Tensor, rankdir: str = "LR") -> str:
     lines = ["digraph G {", f"  rankdir={rankdir};", '  node [fontname="Helvetica"];']
     for t in tensors:
         color = "#d9ead3" if t.creator is None else "#dde8f7"
-        label = _tensor_label(t, "\\n")
+        label = _tensor_label(t, "\\n").replace('"', '\\"')
         lines.append(f'  {ids[id(t)]} [label="{label}", shape=box, style=filled, fillcolor="{color}"];')
     for f in functions:
-        label = _function_label(f, "\\n")
+        label = _function_label(f, "\\n").replace('"', '\\"')
         lines.append(f'  {ids[id(f)]} [label="{label}", shape=ellipse, style=filled, fillcolor="#fde7c8"];')
     for a, b in _edges(tensors, functions):
         lines.append(f"  {ids[a]} -> {ids[b]};")
