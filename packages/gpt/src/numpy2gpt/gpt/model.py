@@ -42,7 +42,7 @@ _NO_LIMIT = np.iinfo(np.int64).max  # generate() accepts prompts of any length (
 @dataclass
 class GPTConfig:
     """The shape of a GPT. The defaults are nanoGPT's shakespeare_char configuration for a CPU (a 0.8M parameter
-    character model); GPT-2 small is ``GPTConfig(1024, 50257, 12, 12, 768)``."""
+    character model); GPT-2 small is ``GPTConfig(1024, 50257, 12, 12, 768, gelu_approximate="tanh")``."""
 
     block_size: int = 64  # the context: the most tokens the model sees at once (positions 0..block_size-1)
     vocab_size: int = 65  # number of token ids; set from the data (65 characters in tiny shakespeare)
