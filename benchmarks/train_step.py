@@ -243,7 +243,8 @@ def run(names: list[str], quick: bool, memory: bool) -> str:
         "PyTorch GFLOP/s (% peak)",
     ]
     mem_header = ["workload", "numpy2gpt peak RSS MB (above baseline)", "PyTorch peak RSS MB (above baseline)",
-                  "numpy2gpt page faults/step", "PyTorch page faults/step"]  # fmt: skip
+                  "numpy2gpt page faults/step", "PyTorch page faults/step", "numpy2gpt alone ms",
+                  "PyTorch alone ms"]  # fmt: skip
     rows, mem_rows = [], []
     for name in names:
         w = WORKLOADS[name]
@@ -291,8 +292,9 @@ def run(names: list[str], quick: bool, memory: bool) -> str:
                 return f"{m['peak_kb'] / 1024:.0f} ({(m['peak_kb'] - m['baseline_kb']) / 1024:.0f})"
 
             mem_rows.append(
-                [w["title"], mb(mn), mb(mt), f"{mn['faults_per_step']:,.0f}", f"{mt['faults_per_step']:,.0f}"]
-            )
+                [w["title"], mb(mn), mb(mt), f"{mn['faults_per_step']:,.0f}", f"{mt['faults_per_step']:,.0f}",
+                 f"{mn['s_per_step'] * 1e3:.1f}", f"{mt['s_per_step'] * 1e3:.1f}"]
+            )  # fmt: skip
             print(f"{name}: memory numpy2gpt {mn}, PyTorch {mt}", flush=True)
 
     parts = [
@@ -312,7 +314,10 @@ def run(names: list[str], quick: bool, memory: bool) -> str:
         parts += [
             "",
             "Peak memory: each framework alone in its own subprocess (ru_maxrss after a few steps); in brackets, the "
-            "peak minus the resident size after importing the libraries, before the model was built.",
+            "peak minus the resident size after importing the libraries, before the model was built. The same "
+            "subprocesses give the page faults per step and the step time of each framework alone (not alternated, "
+            "so noisier; PyTorch there runs with glibc's default malloc settings, whereas in the alternating run "
+            "above it shares numpy2gpt's process and so its malloc settings).",
             "",
             _common.markdown_table(mem_header, mem_rows),
         ]
