@@ -323,3 +323,22 @@ def test_leaves_own_their_grad_with_create_graph_too():
     np.testing.assert_array_equal(gx.data, [2, 4])
     for t in (x, w1, w2):
         t.grad = None  # break the create_graph cycles
+
+
+def test_function_inputs_may_be_constants_and_do_not_upcast():
+    class Affine(Function):
+        """y = a * x + b with constants a, b passed as inputs."""
+
+        def forward(self, x, a, b):
+            return a * x + b
+
+        def backward(self, gy):
+            return gy * self.inputs[1], None, None
+
+    x = Tensor(np.ones(3, np.float32), requires_grad=True)
+    y = Affine()(x, np.float64(2.0), np.array([0.5, 1.0, 1.5]))
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert x.grad.dtype == np.float32 and x.grad.data.tolist() == [2.0, 2.0, 2.0]
+    z = Affine()(x, np.array([1, 2, 3]), 0.0)  # integer constants keep their dtype (indices stay indices)
+    assert z.creator.inputs[1].dtype == np.int64 and z.creator.inputs[2].dtype == np.float32

@@ -9,7 +9,7 @@ A Function subclass says two things, side by side:
   recorded, which is how higher-order derivatives work.
 
 Calling a Function (``Exp()(x)``) runs forward and, while grad mode is on and some input requires grad,
-records the graph (the seed's three ideas):
+records the graph (three ideas):
 
 * **creator**: every output points at the Function that made it, and the Function keeps its ``inputs``.
   Following ``creator`` then ``inputs`` from the loss walks the whole graph backwards.
@@ -20,6 +20,11 @@ records the graph (the seed's three ideas):
   strong references pointing backwards in time, and nothing points forwards, so the graph has no reference
   cycle: when the last tensor of a graph is dropped, CPython frees the whole graph at once, with no garbage
   collector pass.
+
+Inputs may be Tensors or anything ``np.asarray`` takes (arrays, scalars, lists); those become leaf Tensors
+that need no gradient, and a floating one takes the dtype of the first floating Tensor input, so that
+``MyOp()(float32_tensor, np.float64(0.5))`` does not silently compute in float64. A Function instance
+records one call: make a new one per call (``MyOp(eps)(x)``).
 
 Functions whose backward is written on raw arrays for speed (the nn package's fused ops) set
 ``differentiable_backward = False``; backward with ``create_graph=True`` through them raises instead of
@@ -53,7 +58,11 @@ class Function:
     needs_input_grad: tuple[bool, ...]
 
     def __call__(self, *inputs: Any) -> Any:
-        xs = [x if isinstance(x, Tensor) else Tensor(x) for x in inputs]
+        xs = list(inputs)
+        for x in xs:
+            if not isinstance(x, Tensor):
+                xs = _as_tensors(xs)
+                break
         ys = self.forward(*[x.data for x in xs])
         single = not isinstance(ys, tuple)
         outputs = [Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y)) for y in ((ys,) if single else ys)]
@@ -91,3 +100,16 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{self.name} generation={getattr(self, 'generation', None)}>"
+
+
+def _as_tensors(inputs: list[Any]) -> list[Tensor]:
+    """Non-Tensor inputs as Tensors; floating constants take the first floating Tensor input's dtype."""
+    dtype = next((x.data.dtype for x in inputs if isinstance(x, Tensor) and x.data.dtype.kind == "f"), None)
+    out = []
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+            if dtype is not None and x.data.dtype.kind == "f" and x.data.dtype != dtype:
+                x = Tensor._wrap(x.data.astype(dtype))
+        out.append(x)
+    return out
