@@ -32,6 +32,20 @@ def _field_type(f: dataclasses.Field) -> type:
     return FIELD_TYPES[f.type if isinstance(f.type, str) else f.type.__name__]
 
 
+# Sections of `numpy2gpt train --help`: (title, the first TrainConfig field of the section), in field order.
+SECTIONS = (
+    ("output, evaluation, initialization", "out_dir"),
+    ("data", "dataset"),
+    ("model", "n_layer"),
+    ("AdamW", "learning_rate"),
+    ("learning-rate schedule", "decay_lr"),
+    ("run", "seed"),
+)
+METAVARS = {int: "N", float: "X", str: "TEXT"}
+FIELD_METAVARS = {"out_dir": "DIR", "data_dir": "DIR", "weights": "DIR", "data_file": "FILE", "dataset": "NAME",
+                  "init_from": "NAME", "tokenizer": "{char,gpt2}"}  # fmt: skip
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--kebab-case`` flag per TrainConfig field. Defaults are SUPPRESSed so that only the flags a user typed
     appear in the namespace and override the config file (or, when resuming, the saved configuration)."""
@@ -40,17 +54,23 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume", action="store_const", const="resume", dest="init_from", default=argparse.SUPPRESS,
         help="continue the run in --out-dir (same as --init-from resume)",
     )  # fmt: skip
+    starts = {first: title for title, first in SECTIONS}
+    group: Any = parser  # the parser, then each section's argument group
     for f in dataclasses.fields(TrainConfig):
+        if f.name in starts:
+            group = parser.add_argument_group(starts[f.name])
         kind = _field_type(f)
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default: {f.default!r})"
+        help_text = f.metadata.get("help", "")
+        if f.default not in ("", None):
+            help_text += f" (default: {f.default})"
         if kind is bool:
-            parser.add_argument(
+            group.add_argument(
                 flag, dest=f.name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
             )
         else:
-            parser.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=f.name.upper(),
-                                help=help_text)  # fmt: skip
+            metavar = FIELD_METAVARS.get(f.name, METAVARS[kind])
+            group.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
