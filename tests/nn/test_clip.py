@@ -154,3 +154,19 @@ def test_clip_grad_value_matches_torch():
         torch.nn.utils.clip_grad_value_([t], 0.7)
         np.testing.assert_array_equal(p.grad.data, t.grad.numpy())
         assert p.grad.data.dtype == np.float32 and np.abs(p.grad.data).max() <= np.float32(0.7)
+
+
+def test_clip_grad_value_shared_read_only_and_missing_gradients():
+    """In place for a writable gradient (also when two parameters share it), a clamped copy for a read-only one."""
+    g = np.array([-3.0, 0.5, 2.0], np.float32)
+    ro = np.broadcast_to(np.float32(5.0), (2, 3))
+    a, b, c, d = (Tensor(np.zeros(s, np.float32), requires_grad=True) for s in [(3,), (3,), (2, 3), (4,)])
+    a.grad = Tensor._wrap(g)
+    b.grad = Tensor._wrap(g)
+    c.grad = Tensor._wrap(ro)
+    utils.clip_grad_value_([a, b, c, d], 1.0)
+    assert a.grad.data is g and b.grad.data is g
+    np.testing.assert_array_equal(g, [-1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(c.grad.data, np.ones((2, 3), np.float32))
+    assert c.grad.data.dtype == np.float32 and (ro == 5.0).all()  # the read-only array is left alone
+    assert d.grad is None

@@ -13,7 +13,7 @@ Everything is computed in the gradients' own dtype (float32 stays float32), in t
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -38,6 +38,22 @@ def _distinct(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
 def _memory_key(a: np.ndarray) -> tuple[int, tuple[int, ...], tuple[int, ...], str]:
     """Arrays with equal keys are the same numbers in the same memory (the same array, or identical views)."""
     return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str
+
+
+def _update_grads(params: list[Tensor], op: Callable[[np.ndarray, np.ndarray | None], np.ndarray]) -> None:
+    """Apply ``op(g, out)`` to each distinct gradient array once (two parameters may share one array).
+
+    A writable gradient is changed in place (``out=g``); a read-only one (e.g. a broadcast view) is left alone and
+    every parameter holding it gets ``op(g, None)``, a new array.
+    """
+    done: dict[tuple, np.ndarray] = {}
+    for p in params:
+        g = p.grad.data
+        key = _memory_key(g)
+        if key not in done:
+            done[key] = op(g, g if g.flags.writeable else None)
+        if done[key] is not g:
+            p.grad = Tensor._wrap(done[key])
 
 
 def get_total_norm(tensors: Iterable[Tensor | np.ndarray], norm_type: float = 2.0) -> np.floating:
@@ -87,33 +103,13 @@ def clip_grad_norm_(
     dtype = total.dtype.type
     clip_coef = np.reciprocal(total + dtype(1e-6)) * dtype(max_norm)
     if clip_coef < 1.0:
-        # Scale each distinct gradient array once: two parameters may share one gradient array.
-        scaled: dict[tuple, np.ndarray] = {}
-        for p in params:
-            g = p.grad.data
-            key = _memory_key(g)
-            if key not in scaled:
-                with np.errstate(invalid="ignore"):  # an inf norm gives inf * 0 = nan, as in PyTorch
-                    if g.flags.writeable:
-                        np.multiply(g, clip_coef, out=g)
-                        scaled[key] = g
-                    else:  # a read-only gradient (e.g. a broadcast view) is replaced by a scaled copy
-                        scaled[key] = g * clip_coef
-            if scaled[key] is not g:
-                p.grad = Tensor._wrap(scaled[key])
+        with np.errstate(invalid="ignore"):  # an inf norm gives inf * 0 = nan, as in PyTorch
+            _update_grads(params, lambda g, out: np.multiply(g, clip_coef, out=out))
     return float(total)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
     """Clamp every gradient element to [-clip_value, clip_value], in place (``torch.nn.utils.clip_grad_value_``)."""
     clip_value = float(clip_value)
-    scaled: dict[tuple, np.ndarray] = {}
-    for p in _distinct(parameters):
-        if p.grad is None:
-            continue
-        g = p.grad.data
-        key = _memory_key(g)
-        if key not in scaled:
-            scaled[key] = np.clip(g, -clip_value, clip_value, out=g if g.flags.writeable else None)
-        if scaled[key] is not g:
-            p.grad = Tensor._wrap(scaled[key])
+    params = [p for p in _distinct(parameters) if p.grad is not None]
+    _update_grads(params, lambda g, out: np.clip(g, -clip_value, clip_value, out=out))
