@@ -45,11 +45,15 @@ def import_torch():
     return torch
 
 
-def alternate(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2) -> dict[str, list[float]]:
+def alternate(
+    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2, settle: float = 0.0
+) -> dict[str, list[float]]:
     """Run each function ``warmup`` times, then ``rounds`` rounds of one call each, alternating; seconds per call.
 
     Alternating (a, b, a, b, ...) rather than (a, a, ..., b, b, ...) spreads a noisy machine's slow spells over
-    both sides, so the ratio of the medians is trustworthy even when the absolute times are not.
+    both sides, so the ratio of the medians is trustworthy even when the absolute times are not. ``settle``
+    seconds of sleep before each timed call let the other framework's idle worker threads stop spinning (OpenBLAS
+    and OpenMP workers busy-wait for a while after their last task), so neither side pays for the other's.
     """
     for _ in range(warmup):
         for fn in fns.values():
@@ -58,6 +62,8 @@ def alternate(fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2
     for r in range(rounds):
         order = list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]
         for k, fn in order:
+            if settle:
+                time.sleep(settle)
             t0 = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t0)

@@ -262,7 +262,9 @@ def run(names: list[str], quick: bool, memory: bool) -> str:
             print(f"{name}: forward logits max rel diff {agree:.1e}")
         if agree > 1e-3:
             raise RuntimeError(f"{name}: numpy2gpt and PyTorch disagree ({agree:.1e}); timings would be meaningless")
-        times = _common.alternate({"numpy2gpt": nstep, "torch": tstep}, rounds=rounds, warmup=1 if quick else 3)
+        times = _common.alternate(
+            {"numpy2gpt": nstep, "torch": tstep}, rounds=rounds, warmup=1 if quick else 3, settle=0.2
+        )
         del nstep, tstep, tmodel, weights
         tn, tt = _common.median(times["numpy2gpt"]), _common.median(times["torch"])
         tokens = w["batch"] * _seq(w)
