@@ -4,8 +4,9 @@
     import numpy2gpt.nn.functional as F
     from numpy2gpt.nn import init, optim
 
-Import order (no cycles): functional, init and utils depend on autograd only; Parameter and Module on
-autograd; the containers on Module; the layers on functional, init and Module; optim on autograd and utils.
+Import order (no cycles): functional, init and utils depend on autograd only; Parameter on autograd; Module on
+autograd and utils; the containers on Module; the layers on functional, init and Module; optim on autograd and
+utils.
 """
 
 from numpy2gpt.nn import functional, init, utils

@@ -26,6 +26,7 @@ import numpy as np
 
 from numpy2gpt.autograd import Tensor
 from numpy2gpt.nn.parameter import Parameter
+from numpy2gpt.nn.utils import _zero_grads
 
 
 class IncompatibleKeys(NamedTuple):
@@ -310,11 +311,7 @@ class Module:
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient (``grad = None``), or zero it in place with set_to_none=False."""
-        for p in self.parameters():
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                p.grad.data[...] = 0
+        _zero_grads(self.parameters(), set_to_none)
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call ``fn(module)`` on every descendant (children first) and then on self; returns self.

@@ -1,4 +1,5 @@
-"""Gradient clipping: ``clip_grad_norm_`` (``torch.nn.utils.clip_grad_norm_``) and ``clip_grad_value_``.
+"""Gradient utilities: clipping (``clip_grad_norm_``, ``clip_grad_value_``, as ``torch.nn.utils``) and the zeroing
+that ``Module.zero_grad`` and ``Optimizer.zero_grad`` share.
 
 Clipping by the global norm keeps one bad batch from throwing the weights far away: if the gradients of all
 parameters, seen as one long vector, are longer than ``max_norm``, they are all scaled down by the same factor,
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from numpy2gpt.autograd import Tensor
+from numpy2gpt.autograd import Tensor, get_array_module
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm"]
 
@@ -54,6 +55,18 @@ def _update_grads(params: list[Tensor], op: Callable[[np.ndarray, np.ndarray | N
             done[key] = op(g, g if g.flags.writeable else None)
         if done[key] is not g:
             p.grad = Tensor._wrap(done[key])
+
+
+def _zero_grads(parameters: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """``grad = None`` for every parameter, or with ``set_to_none=False`` zero the gradients in place (a read-only
+    gradient, e.g. a broadcast view, is replaced by a fresh zero array)."""
+    for p in parameters:
+        if set_to_none or p.grad is None:
+            p.grad = None
+        elif p.grad.data.flags.writeable:
+            p.grad.data.fill(0)
+        else:
+            p.grad = Tensor._wrap(get_array_module(p.data).zeros_like(p.data))
 
 
 def get_total_norm(tensors: Iterable[Tensor | np.ndarray], norm_type: float = 2.0) -> np.floating:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from numpy2gpt.autograd import Tensor, enable_grad, get_array_module
+from numpy2gpt.nn.utils import _zero_grads
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
@@ -116,14 +117,7 @@ class Optimizer:
     # -- the step -----------------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: ``grad = None`` (the default, as PyTorch), or fill them with zeros."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none or p.grad is None:
-                    p.grad = None
-                elif p.grad.data.flags.writeable:
-                    p.grad.data.fill(0)
-                else:  # a read-only gradient (e.g. a broadcast view) gets a fresh zero array instead
-                    p.grad = Tensor._wrap(get_array_module(p.data).zeros_like(p.data))
+        _zero_grads((p for group in self.param_groups for p in group["params"]), set_to_none)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (parameters whose ``grad`` is None are skipped).
