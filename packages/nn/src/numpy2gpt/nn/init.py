@@ -55,6 +55,24 @@ def _draw_dtype(dtype: np.dtype) -> np.dtype:
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float32)
 
 
+def _fill_random(
+    data: np.ndarray, draw: str, scale: float, shift: float, generator: np.random.Generator | None
+) -> None:
+    """``data = sample * scale + shift`` in place, ``sample`` from the generator's ``random`` (U[0, 1)) or
+    ``standard_normal`` (N(0, 1)), drawn in the dtype of ``data``.
+
+    A C-contiguous float32/float64 array is drawn into directly (``out=``): no temporary the size of the weight.
+    """
+    dtype = _draw_dtype(data.dtype)
+    fill = getattr(generator or default_generator(), draw)
+    direct = dtype == data.dtype and data.flags.c_contiguous
+    sample = fill(dtype=dtype, out=data) if direct else fill(data.shape, dtype=dtype)
+    sample *= scale
+    sample += shift
+    if not direct:
+        data[...] = sample
+
+
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The recommended scale for weights feeding ``nonlinearity`` (torch's table):
     linear/identity/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu sqrt(2 / (1 + slope^2)) (slope 0.01 unless
@@ -95,12 +113,7 @@ def _fan(tensor: Tensor | np.ndarray, mode: str) -> int:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
     """Fill with samples from U(a, b)."""
-    data = _array(tensor)
-    rng = generator or default_generator()
-    sample = rng.random(data.shape, dtype=_draw_dtype(data.dtype))
-    sample *= float(b) - float(a)
-    sample += float(a)
-    data[...] = sample
+    _fill_random(_array(tensor), "random", float(b) - float(a), float(a), generator)
     return tensor
 
 
@@ -108,12 +121,7 @@ def normal_(
     tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None
 ) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
-    data = _array(tensor)
-    rng = generator or default_generator()
-    sample = rng.standard_normal(data.shape, dtype=_draw_dtype(data.dtype))
-    sample *= float(std)
-    sample += float(mean)
-    data[...] = sample
+    _fill_random(_array(tensor), "standard_normal", float(std), float(mean), generator)
     return tensor
 
 
