@@ -23,6 +23,11 @@ from numpy2gpt.nn.optim.optimizer import Optimizer
 __all__ = ["CosineWarmupLR", "LRScheduler", "LambdaLR", "StepLR", "cosine_warmup_lr"]
 
 
+def _check_iters(warmup_iters: int, max_iters: int) -> None:
+    if warmup_iters < 0 or max_iters < warmup_iters:
+        raise ValueError(f"need 0 <= warmup_iters <= max_iters, got warmup_iters={warmup_iters}, max_iters={max_iters}")
+
+
 def cosine_warmup_lr(it: int, max_lr: float, min_lr: float, warmup_iters: int, max_iters: int) -> float:
     """nanoGPT's ``get_lr``: linear warmup, then cosine decay from ``max_lr`` to ``min_lr``, then ``min_lr``.
 
@@ -37,8 +42,7 @@ def cosine_warmup_lr(it: int, max_lr: float, min_lr: float, warmup_iters: int, m
     ``max_iters`` is nanoGPT's ``lr_decay_iters``. At ``it == warmup_iters`` the rate is ``max_lr``; at
     ``it == max_iters`` it is ``min_lr``. (If ``max_iters == warmup_iters`` there is no decay phase: ``min_lr``.)
     """
-    if warmup_iters < 0 or max_iters < warmup_iters:
-        raise ValueError(f"need 0 <= warmup_iters <= max_iters, got warmup_iters={warmup_iters}, max_iters={max_iters}")
+    _check_iters(warmup_iters, max_iters)
     # 1) linear warmup for warmup_iters steps
     if it < warmup_iters:
         return max_lr * (it + 1) / (warmup_iters + 1)
@@ -205,10 +209,7 @@ class CosineWarmupLR(LRScheduler):
         min_lr: float | Sequence[float] = 0.0,
         last_epoch: int = -1,
     ):
-        if warmup_iters < 0 or max_iters < warmup_iters:
-            raise ValueError(
-                f"need 0 <= warmup_iters <= max_iters, got warmup_iters={warmup_iters}, max_iters={max_iters}"
-            )
+        _check_iters(warmup_iters, max_iters)  # before the optimizer's groups get an "initial_lr"
         self.warmup_iters = warmup_iters
         self.max_iters = max_iters
         self.min_lrs = _per_group(min_lr, len(optimizer.param_groups), "min_lr")
