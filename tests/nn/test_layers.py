@@ -249,6 +249,20 @@ def test_gelu_rejects_unknown_approximation():
         nn.GELU("fast")
 
 
+# -- bad input ----------------------------------------------------------------------------------------------------
+def test_layers_name_bad_sizes_and_inputs():
+    with pytest.raises(ValueError, match="non-negative sizes"):
+        nn.Linear(-1, 2)
+    with pytest.raises(ValueError, match="non-negative sizes"):
+        nn.Embedding(3, -2)
+    with pytest.raises(ValueError, match=r"\(4, 5\).*\(2, 3\)"):  # x's last axis is not in_features
+        nn.Linear(3, 2)(Tensor(np.ones((4, 5), dtype=np.float32)))
+    with pytest.raises(ValueError, match=r"\(4,\).*\(2, 5\)"):  # normalized_shape is not x's trailing shape
+        nn.LayerNorm(4)(Tensor(np.ones((2, 5), dtype=np.float32)))
+    with pytest.raises(TypeError, match="integers"):
+        nn.Embedding(5, 3)(np.array([0.5]))
+
+
 # -- a small model, end to end ----------------------------------------------------------------------------------
 def test_small_model_matches_torch_repr_names_and_gradients():
     torch = pytest.importorskip("torch")

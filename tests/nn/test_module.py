@@ -317,6 +317,15 @@ def test_strict_load_errors_list_missing_unexpected_and_shapes():
         m.load_state_dict(sd, strict=False)
 
 
+def test_load_state_dict_and_to_refuse_what_they_cannot_use():
+    m = Affine(2, 3)
+    with pytest.raises(TypeError, match="expected a dict"):
+        m.load_state_dict(list(m.state_dict().items()))
+    with pytest.raises(TypeError, match="floating"):
+        m.to(np.int32)
+    assert m.weight.dtype == np.float32
+
+
 def test_load_state_dict_accepts_tensors_and_read_only_targets():
     m = Affine(2, 3)
     m.weight.data.flags.writeable = False
