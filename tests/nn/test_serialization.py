@@ -164,14 +164,16 @@ def test_foreign_files_are_refused(tmp_path):
     assert issubclass(CheckpointError, ValueError)
 
 
+def rehash(b):
+    """The file's bytes with a valid SHA-256 again: only the checks after the checksum can refuse it."""
+    b[-32:] = hashlib.sha256(bytes(b[:-32])).digest()
+    return bytes(b)
+
+
 def test_newer_version_and_malformed_header_are_refused(tmp_path):
     path = _saved(tmp_path, {"a": np.ones(2)})
     data = bytearray(path.read_bytes())
     data[8] = 99  # format version 99
-
-    def rehash(b):
-        b[-32:] = hashlib.sha256(bytes(b[:-32])).digest()
-        return bytes(b)
 
     path.write_bytes(rehash(data))
     with pytest.raises(CheckpointError, match="version 99 is newer"):
@@ -217,3 +219,22 @@ def test_an_array_under_two_names_is_stored_once(tmp_path):
     back = nn.load(tied)
     assert back["lm_head.weight"] is back["transformer.wte.weight"]
     np.testing.assert_array_equal(back["lm_head.weight"], w)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (b'{"format"', b'["format"', "unreadable header"),  # not JSON
+        (b'"numpy2gpt-checkpoint"', b'"numpy2gpt-elsewhere!"', "does not describe a numpy2gpt-checkpoint"),
+        (b'{"array":0}', b'{"arrax":0}', "malformed header"),  # a node of no known kind
+        (b'[["a",', b"[[1.5,", "malformed dict entry"),  # a dict key that is neither str nor int
+    ],
+)
+def test_a_checksummed_file_with_a_foreign_header_is_refused(tmp_path, old, new, message):
+    """The checksum only proves the bytes are intact: a header that is not ours must still be refused by name."""
+    path = _saved(tmp_path, {"a": np.ones(2)})
+    data = path.read_bytes()
+    assert data.count(old) == 1 and len(old) == len(new)
+    path.write_bytes(rehash(bytearray(data.replace(old, new))))
+    with pytest.raises(CheckpointError, match=message):
+        nn.load(path)
