@@ -106,7 +106,7 @@ class CharTokenizer:
 
     kind = "char"
 
-    def __init__(self, chars: Sequence[str] | str):
+    def __init__(self, chars: Sequence[str] | str) -> None:
         chars = list(chars)
         for c in chars:
             if not isinstance(c, str) or len(c) != 1:
@@ -332,7 +332,7 @@ class GPT2Tokenizer:
     kind = "gpt2"
     eot_token = 50256
 
-    def __init__(self, vocab_dir: str | os.PathLike[str] | None = None):
+    def __init__(self, vocab_dir: str | os.PathLike[str] | None = None) -> None:
         self._enc = _gpt2_encoding(vocab_dir)
 
     @property

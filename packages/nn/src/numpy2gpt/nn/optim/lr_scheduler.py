@@ -65,7 +65,7 @@ class LRScheduler:
             use ``load_state_dict``.
     """
 
-    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         self.optimizer = optimizer
@@ -158,7 +158,7 @@ class LambdaLR(LRScheduler):
         optimizer: Optimizer,
         lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
         last_epoch: int = -1,
-    ):
+    ) -> None:
         self.lr_lambdas = _per_group(lr_lambda, len(optimizer.param_groups), "lr_lambda")
         super().__init__(optimizer, last_epoch)
 
@@ -173,7 +173,7 @@ class StepLR(LRScheduler):
     multiplies the group's current lr by gamma, so the sequence of floats is exactly PyTorch's.
     """
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
         if int(step_size) != step_size or step_size < 1:
             raise ValueError(f"step_size must be a positive integer, got {step_size}")
         self.step_size = int(step_size)
@@ -208,7 +208,7 @@ class CosineWarmupLR(LRScheduler):
         max_iters: int,
         min_lr: float | Sequence[float] = 0.0,
         last_epoch: int = -1,
-    ):
+    ) -> None:
         _check_iters(warmup_iters, max_iters)  # before the optimizer's groups get an "initial_lr"
         self.warmup_iters = warmup_iters
         self.max_iters = max_iters

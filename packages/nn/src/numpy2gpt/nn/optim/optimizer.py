@@ -43,7 +43,7 @@ class Optimizer:
         defaults: the hyperparameters a group gets when it does not name them.
     """
 
-    def __init__(self, params: ParamsT, defaults: dict[str, Any]):
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         if isinstance(params, (Tensor, dict)):
             kind = "Tensor" if isinstance(params, Tensor) else "dict"
             raise TypeError(

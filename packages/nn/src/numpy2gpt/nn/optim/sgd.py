@@ -38,7 +38,7 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         nesterov: bool = False,
         weight_decay: float = 0.0,
-    ):
+    ) -> None:
         defaults = {
             "lr": lr,
             "momentum": momentum,
