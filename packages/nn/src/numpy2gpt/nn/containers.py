@@ -27,9 +27,6 @@ def _index(idx: Any, size: int, kind: str) -> int:
 class _IndexedModules(Module):
     """What Sequential and ModuleList share: children stored under the keys "0", "1", ... in order."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     def _renumber(self, modules: list[Module]) -> None:
         """Store ``modules`` under keys "0".."n-1" (after an insert or delete), keeping attributes in sync."""
         for key in list(self._modules):
