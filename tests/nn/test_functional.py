@@ -424,3 +424,17 @@ def test_erf_matches_math_erf_on_a_grid(dtype) -> None:
     # erfc(x) = erfcx(x) exp(-x^2): exp amplifies the rounding of x^2, so allow (4 + x^2) ulps
     assert (np.abs(gotc - refc) <= (4 + x.astype(np.float64) ** 2) * eps * refc).all()
     assert F.erf(np.array([np.inf, -np.inf, 0.0], dtype=dtype)).tolist() == [1.0, -1.0, 0.0]
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gelu_chunked_forward_covers_every_element(monkeypatch, approximate: str, dtype) -> None:
+    from numpy2gpt.nn.functional import activation
+
+    monkeypatch.setattr(activation, "_CHUNK", 5)  # 84 elements: 16 full chunks and a partial one
+    x = rng(8).standard_normal((3, 7, 4)) * 3
+    y1, g1 = _value_and_grads(lambda t: F.gelu(t, approximate), [x], dtype)
+    y2, g2 = _value_and_grads(lambda t: C.gelu(t, approximate), [x], dtype)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y1, y2, **tol)
+    np.testing.assert_allclose(g1[0], g2[0], **tol)

@@ -19,6 +19,7 @@ _SQRT1_2 = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _K = math.sqrt(2.0 / math.pi)  # the tanh approximation's sqrt(2/pi)
 _C = 0.044715
+_CHUNK = 1 << 16  # elements per chunk in GELU's forward: its work buffers stay in the CPU caches
 
 
 class ReLU(Function):
@@ -52,11 +53,28 @@ class GELU(Function):
         self.dydx: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if self.approximate == "tanh":
-            return self._forward_tanh(x)
-        a = np.abs(x)
+        # Some 15 (tanh) or 40 (erf) array passes per element: done chunk by chunk with reused work buffers,
+        # so these stay in the CPU cache instead of streaming through memory each pass (2-3x faster on
+        # GPT-2-sized activations).
+        kernel = self._tanh_chunk if self.approximate == "tanh" else self._erf_chunk
+        xf = x.reshape(-1)
+        y = np.empty_like(xf)
+        dydx = np.empty_like(xf) if self.save else None
+        n = len(xf)
+        work = [np.empty(min(n, _CHUNK), dtype=x.dtype) for _ in range(4 if x.dtype == np.float32 else 6)]
+        for i in range(0, n, _CHUNK):
+            j = min(i + _CHUNK, n)
+            kernel(xf[i:j], y[i:j], None if dydx is None else dydx[i:j], [w[: j - i] for w in work])
+        if dydx is not None:
+            self.dydx = dydx.reshape(x.shape)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def _erf_chunk(x: np.ndarray, y: np.ndarray, dydx: np.ndarray | None, work: list[np.ndarray]) -> None:
+        a = work[0]
+        np.abs(x, out=a)
         a *= _SQRT1_2  # a = |x| / sqrt(2)
-        phi, t = erfc_parts(a)  # erfc(a) = t * exp(S - a^2)
+        phi, t = erfc_parts(a, work[1:])  # erfc(a) = t * exp(S - a^2)
         np.square(a, out=a)
         phi -= a
         np.exp(phi, out=phi)
@@ -64,42 +82,40 @@ class GELU(Function):
         phi *= 0.5  # e = 0.5 * erfc(|x| / sqrt(2)) = Phi(-|x|)
         # Phi(x) = e for x <= 0 and 1 - e for x > 0, i.e. e + [x > 0] (1 - 2e): exact in the left tail, and
         # branch-free (a masked ufunc or np.where on random signs is 10x slower than this arithmetic).
-        y = phi * -2.0
-        y += 1.0
-        y *= x > 0
-        phi += y
+        np.multiply(phi, -2.0, out=t)
+        t += 1.0
+        t *= x > 0
+        phi += t
         np.multiply(x, phi, out=y)
-        if self.save:
+        if dydx is not None:
             np.negative(a, out=a)
             np.exp(a, out=a)  # exp(-x^2 / 2)
             a *= _INV_SQRT_2PI
             a *= x  # x * pdf(x)
-            a += phi
-            self.dydx = a
-        return y
+            np.add(a, phi, out=dydx)
 
-    def _forward_tanh(self, x: np.ndarray) -> np.ndarray:
-        h = x * x
+    @staticmethod
+    def _tanh_chunk(x: np.ndarray, y: np.ndarray, dydx: np.ndarray | None, work: list[np.ndarray]) -> None:
+        h, d = work[0], work[1]
+        np.square(x, out=h)
         h *= _K * _C
         h += _K
         h *= x  # u = k (x + c x^3)
         np.tanh(h, out=h)
         h += 1.0
         h *= 0.5  # h = 0.5 (1 + tanh(u))
-        y = x * h
-        if self.save:
-            # 0.5 x (1 - tanh^2) k (1 + 3 c x^2) with 1 - tanh^2 = 4 h (1 - h)
-            d = x * x
+        np.multiply(x, h, out=y)
+        if dydx is not None:
+            # dy/dx = h + 0.5 x (1 - tanh^2) k (1 + 3 c x^2), with 1 - tanh^2 = 4 h (1 - h)
+            np.square(x, out=d)
             d *= 3.0 * _C
             d += 1.0
             d *= x
             d *= 2.0 * _K
-            w = np.subtract(1.0, h)
-            w *= h
-            d *= w
-            d += h
-            self.dydx = d
-        return y
+            np.subtract(1.0, h, out=dydx)
+            dydx *= h
+            dydx *= d
+            dydx += h
 
     def backward(self, gy: Tensor) -> Tensor:
         return Tensor._wrap(gy.data * self.dydx)

@@ -64,34 +64,39 @@ _MONO32 = tuple(float(c) for c in np.polynomial.chebyshev.cheb2poly(_CHEB[:12])[
 _TAYLOR = tuple((-1) ** n / (math.factorial(n) * (2 * n + 1)) * 2.0 / math.sqrt(math.pi) for n in range(13))
 
 
-def erfc_parts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(S, t) with erfc(a) = t * exp(S - a**2) for a >= 0 (erfcx(a) = t * exp(S)); new arrays of a's dtype."""
+def erfc_parts(a: np.ndarray, buffers: tuple[np.ndarray, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(S, t) with erfc(a) = t * exp(S - a**2) for a >= 0, so erfcx(a) = t * exp(S).
+
+    ``buffers``: optional work arrays of a's shape and dtype to compute in (five for float64, three for
+    float32; the first two come back as S and t), so that a caller looping over chunks allocates nothing.
+    """
     if a.dtype not in (np.float32, np.float64):
         raise TypeError(f"erf needs a float32 or float64 array, got dtype {a.dtype}")
-    t = a + 2.0
+    s, t, y, *rest = buffers or [np.empty_like(a) for _ in range(3 if a.dtype == np.float32 else 5)]
+    np.add(a, 2.0, out=t)
     np.divide(2.0, t, out=t)  # t = 2 / (2 + a), in (0, 1]
-    y = t * 2.0
-    y -= 1.0
+    np.multiply(t, 2.0, out=y)
+    y -= 1.0  # y = 2t - 1
     if a.dtype == np.float32:  # Horner
-        s = np.full_like(a, _MONO32[0])
+        s.fill(_MONO32[0])
         for c in _MONO32[1:]:
             s *= y
             s += c
         return s, t
     # Clenshaw: b_k = 2y b_(k+1) - b_(k+2) + c_k for k = n-1 .. 1, then S = c_0 + y b_1 - b_2.
-    y2 = y * 2.0
-    b1 = np.full_like(a, _CHEB[-1])
-    b2 = np.zeros_like(a)
-    tmp = np.empty_like(a)
+    b1, b2 = rest
+    b1.fill(_CHEB[-1])
+    b2.fill(0.0)
     for c in _CHEB[-2:0:-1]:
-        np.multiply(y2, b1, out=tmp)
-        np.subtract(tmp, b2, out=b2)
+        np.multiply(y, b1, out=s)
+        s *= 2.0
+        np.subtract(s, b2, out=b2)
         b2 += c
         b1, b2 = b2, b1
-    np.multiply(y, b1, out=tmp)
-    tmp -= b2
-    tmp += _CHEB[0]
-    return tmp, t
+    np.multiply(y, b1, out=s)
+    s -= b2
+    s += _CHEB[0]
+    return s, t
 
 
 def erfc(x: np.ndarray) -> np.ndarray:
