@@ -70,7 +70,9 @@ def _zero_grads(parameters: Iterable[Tensor], set_to_none: bool = True) -> None:
 
 
 def get_total_norm(tensors: Iterable[Tensor | np.ndarray], norm_type: float = 2.0) -> np.floating:
-    """The p-norm of all the tensors seen as one vector: the norm of their per-tensor norms (as PyTorch).
+    """The p-norm of all the tensors seen as one vector, computed as the norm of their per-tensor norms (as PyTorch)::
+
+        total = || (||t_1||_p, ..., ||t_n||_p) ||_p  = (sum_i sum_j |t_ij|^p)^(1/p);   p = inf: max_ij |t_ij|
 
     Args:
         tensors: Tensors or ndarrays (e.g. the gradients).
@@ -92,7 +94,9 @@ def clip_grad_norm_(
     norm_type: float = 2.0,
     error_if_nonfinite: bool = False,
 ) -> float:
-    """Scale all gradients in place so that their total norm is at most ``max_norm``.
+    """Scale all gradients in place so that their total norm is at most ``max_norm``::
+
+        total = get_total_norm(grads, norm_type);   g_i = g_i * max_norm / (total + 1e-6)   if that factor < 1
 
     Args:
         parameters: the parameters whose ``.grad`` to clip (those without a gradient are skipped).
@@ -122,7 +126,8 @@ def clip_grad_norm_(
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:
-    """Clamp every gradient element to [-clip_value, clip_value], in place (``torch.nn.utils.clip_grad_value_``)."""
+    """Clamp every gradient element to [-clip_value, clip_value], in place (``torch.nn.utils.clip_grad_value_``):
+    g = min(max(g, -clip_value), clip_value). A read-only gradient is replaced by a clamped copy."""
     clip_value = float(clip_value)
     params = [p for p in _distinct(parameters) if p.grad is not None]
     _update_grads(params, lambda g, out: np.clip(g, -clip_value, clip_value, out=out))
