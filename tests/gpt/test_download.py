@@ -21,6 +21,7 @@ class Server:
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
+        self.announced: dict[str, int] = {}  # a Content-Length other than the body's (a connection cut short)
         self.requests: dict[str, int] = {}
         server = self
 
@@ -32,7 +33,7 @@ class Server:
                     self.send_error(404)
                     return
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(server.announced.get(self.path, len(body))))
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -134,6 +135,16 @@ def test_download_http_error_and_unreachable(server, tmp_path):
     with pytest.raises(DownloadError, match=f"127.0.0.1:{port}"):
         download(f"http://127.0.0.1:{port}/good.txt", tmp_path / "m", sha(GOOD), timeout=5)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_download_cut_short_is_a_download_error(server, tmp_path):
+    dest = tmp_path / "out.txt"
+    dest.write_bytes(b"old")
+    server.files["/short"] = GOOD[:1000]
+    server.announced["/short"] = len(GOOD)  # the server promises the whole file, then closes the connection
+    with pytest.raises(DownloadError, match=f"interrupted: got 1000 of the {len(GOOD)} bytes"):
+        download(server.url("/short"), dest, sha(GOOD))
+    assert dest.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
 def test_download_with_progress_bar(server, tmp_path, capsys):

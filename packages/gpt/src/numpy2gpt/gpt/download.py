@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import re
 import urllib.error
@@ -84,13 +85,19 @@ def download(
                 with tqdm(
                     total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=dest.name, disable=not show
                 ) as bar:
+                    received = 0
                     try:
                         while chunk := response.read(_CHUNK):
                             h.update(chunk)
                             out.write(chunk)
                             bar.update(len(chunk))
-                    except (OSError, urllib.error.URLError) as e:
+                            received += len(chunk)
+                    except (OSError, urllib.error.URLError, http.client.HTTPException) as e:
                         raise DownloadError(f"download of {url} was interrupted: {e}") from e
+                if total is not None and received != total:  # the server closed early: say so, not "bad checksum"
+                    raise DownloadError(
+                        f"download of {url} was interrupted: got {received} of the {total} bytes announced"
+                    )
         actual = h.hexdigest()
         if actual != expected:
             raise ChecksumError(
