@@ -119,6 +119,22 @@ def test_char_to_dict_is_json_and_round_trips():
     assert load_tokenizer(d) == tok
 
 
+def test_tokenizers_refuse_wrong_types_and_foreign_descriptions(gpt2):
+    tok = CharTokenizer.from_text("abc")
+    with pytest.raises(TypeError, match="expects a str, got bytes"):
+        tok.encode(b"abc")
+    with pytest.raises(TypeError, match="expects a str, got bytes"):
+        gpt2.encode(b"abc")
+    with pytest.raises(TypeError, match="expects a str, got list"):
+        CharTokenizer.from_text(["a", "b"])
+    with pytest.raises(ValueError, match="not a char tokenizer description"):
+        CharTokenizer.from_dict(gpt2.to_dict())
+    with pytest.raises(ValueError, match="not a gpt2 tokenizer description"):
+        GPT2Tokenizer.from_dict(tok.to_dict())
+    with pytest.raises(TypeError, match="expects a dict"):
+        load_tokenizer("char")
+
+
 def test_char_round_trips_the_whole_python_docs_corpus():
     text = python_docs_text()
     tok = CharTokenizer.from_text(text)
