@@ -201,6 +201,10 @@ def test_load_errors(tmp_path, small_file):
     with pytest.raises(FileNotFoundError, match=r"val\.bin.*missing"):
         load_split(out, "val")
     meta = json.loads((out / "meta.json").read_text())
+    (out / "val.bin").write_bytes(b"")  # a hand-edited folder whose split is empty (prepare never writes one)
+    (out / "meta.json").write_text(json.dumps({**meta, "val_tokens": 0}))
+    with pytest.raises(ValueError, match=r"val\.bin.*is empty"):
+        load_split(out, "val")
     (out / "meta.json").write_text(json.dumps({**meta, "version": 99}))
     with pytest.raises(ValueError, match="version 99"):
         load_meta(out)
