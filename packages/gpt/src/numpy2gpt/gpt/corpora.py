@@ -73,14 +73,18 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
         ) from e
 
 
+def _shakespeare_url(url: str | None) -> str:
+    """Where tiny Shakespeare comes from: ``url``, else ``$NUMPY2GPT_SHAKESPEARE_URL``, else the canonical address."""
+    return url or os.environ.get(SHAKESPEARE_URL_ENV) or SHAKESPEARE_URL
+
+
 def shakespeare_text(
     url: str | None = None, cache_dir: str | os.PathLike[str] | None = None, timeout: float = 30.0
 ) -> str:
     """Tiny Shakespeare, downloaded once (from ``url``, ``$NUMPY2GPT_SHAKESPEARE_URL`` or the canonical address),
     verified against :data:`SHAKESPEARE_SHA256` and cached."""
-    url = url or os.environ.get(SHAKESPEARE_URL_ENV) or SHAKESPEARE_URL
     path = cached_download(
-        url, SHAKESPEARE_SHA256, cache_dir=cache_dir, filename="tinyshakespeare.txt", timeout=timeout
+        _shakespeare_url(url), SHAKESPEARE_SHA256, cache_dir=cache_dir, filename="tinyshakespeare.txt", timeout=timeout
     )
     return read_text_file(path)
 
@@ -101,7 +105,7 @@ def load_corpus(
         version = ".".join(map(str, sys.version_info[:3]))
         return Corpus(name, python_docs_text(), f"Python's bundled documentation (pydoc_data.topics), Python {version}")
     if name == "shakespeare_char":
-        source_url = url or os.environ.get(SHAKESPEARE_URL_ENV) or SHAKESPEARE_URL
+        source_url = _shakespeare_url(url)  # the address recorded in meta.json is the one fetched
         text = shakespeare_text(url=source_url, cache_dir=cache_dir)
         return Corpus(name, text, f"tiny Shakespeare ({source_url}, sha256 {SHAKESPEARE_SHA256})")
     raise ValueError(f"unknown dataset {dataset!r}; expected one of {list(CORPORA)} or a local file via data_file")
