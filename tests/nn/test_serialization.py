@@ -170,28 +170,12 @@ def rehash(b):
     return bytes(b)
 
 
-def test_newer_version_and_malformed_header_are_refused(tmp_path):
+def test_newer_version_is_refused(tmp_path):
     path = _saved(tmp_path, {"a": np.ones(2)})
     data = bytearray(path.read_bytes())
     data[8] = 99  # format version 99
-
     path.write_bytes(rehash(data))
     with pytest.raises(CheckpointError, match="version 99 is newer"):
-        nn.load(path)
-
-    # A well-formed file (valid checksum) whose header points an array outside the payload.
-    data = bytearray(_saved(tmp_path, {"a": np.ones(2)}, "y.n2g").read_bytes())
-    start = data.index(b'"offset":0')
-    data[start : start + len(b'"offset":0')] = b'"offset":9'
-    path.write_bytes(rehash(data))
-    with pytest.raises(CheckpointError, match="outside the payload"):
-        nn.load(path)
-
-    data = bytearray(_saved(tmp_path, {"a": np.ones(2)}, "z.n2g").read_bytes())
-    start = data.index(b'"<f8"')
-    data[start : start + 5] = b'"|O8"'  # an object dtype would mean unpickling: refused
-    path.write_bytes(rehash(data))
-    with pytest.raises(CheckpointError, match="unsupported array entry"):
         nn.load(path)
 
 
@@ -228,9 +212,11 @@ def test_an_array_under_two_names_is_stored_once(tmp_path):
         (b'"numpy2gpt-checkpoint"', b'"numpy2gpt-elsewhere!"', "does not describe a numpy2gpt-checkpoint"),
         (b'{"array":0}', b'{"arrax":0}', "malformed header"),  # a node of no known kind
         (b'[["a",', b"[[1.5,", "malformed dict entry"),  # a dict key that is neither str nor int
+        (b'"offset":0', b'"offset":9', "outside the payload"),  # an array that would read past the data
+        (b'"<f8"', b'"|O8"', "unsupported array entry"),  # an object dtype would mean unpickling
     ],
 )
-def test_a_checksummed_file_with_a_foreign_header_is_refused(tmp_path, old, new, message):
+def test_a_checksummed_file_with_a_foreign_or_malformed_header_is_refused(tmp_path, old, new, message):
     """The checksum only proves the bytes are intact: a header that is not ours must still be refused by name."""
     path = _saved(tmp_path, {"a": np.ones(2)})
     data = path.read_bytes()
