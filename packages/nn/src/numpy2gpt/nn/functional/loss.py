@@ -8,8 +8,9 @@ For logits z (..., V) flattened to rows z_i (N, V) and integer targets t_i:
 
 Backward: dz_i = w_i * (softmax(z_i) - onehot(t_i)), with w_i = dy / count ("mean"), dy ("sum") or dy_i
 ("none"), and w_i = 0 for ignored rows. Forward computes softmax once (the logits minus their row max,
-exponentiated in place) and keeps it; backward turns that same buffer into the gradient in place, so a step
-costs one (N, V) buffer beyond the logits. Composed twin: ``composed.cross_entropy``.
+exponentiated in place, with the division by each row's sum folded into backward's scaling) and keeps it;
+backward turns that same buffer into the gradient in place, so a step costs one (N, V) buffer beyond the
+logits and three passes over it each way. Composed twin: ``composed.cross_entropy``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class CrossEntropy(Function):
         if self.valid is not None and self.valid.all():
             self.valid = None  # the common case: nothing ignored, no masking needed
         self.count = len(self.targets) if self.valid is None else int(self.valid.sum())
-        self.p: np.ndarray | None = None
+        self.e: np.ndarray | None = None
 
     def _rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Row indices and targets to read z_i[t_i] at (ignored rows read column 0, masked out later)."""
@@ -46,52 +47,47 @@ class CrossEntropy(Function):
     def forward(self, logits: np.ndarray) -> np.ndarray:
         z = logits.reshape(-1, logits.shape[-1])
         rows, t = self._rows()
-        m = z.max(axis=1, keepdims=True)
-        p = np.subtract(z, m)  # the buffer that becomes softmax, then the gradient
-        target_logit = p[rows, t]  # z_i[t_i] - m_i
-        np.exp(p, out=p)
-        s = p.sum(axis=1, keepdims=True)
-        loss = np.log(s).reshape(-1)
-        loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max cancels
+        e = np.subtract(z, z.max(axis=1, keepdims=True))  # the buffer that becomes the gradient
+        target_logit = e[rows, t]  # z_i[t_i] - m_i
+        np.exp(e, out=e)
+        total = e.sum(axis=1, keepdims=True)
+        loss = np.log(total).reshape(-1)
+        loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max m_i cancels
         if self.valid is not None:
             loss *= self.valid
-        if self.save:
-            p /= s
-            self.p = p
+        if self.save:  # softmax = e / total; the division is folded into backward's scaling
+            self.e, self.total = e, total
         if self.reduction == "none":
             return loss.reshape(logits.shape[:-1])
-        total = loss.sum()
+        loss_sum = loss.sum()
         if self.reduction == "sum":
-            return total
+            return loss_sum
         if self.count == 0:
             return np.array(np.nan, dtype=logits.dtype)
-        return total / np.array(self.count, dtype=logits.dtype)
+        return loss_sum / np.array(self.count, dtype=logits.dtype)
 
     def backward(self, gy: Tensor) -> Tensor:
         logits = self.inputs[0].data
-        p, self.p = self.p, None  # backward owns the softmax buffer and turns it into the gradient
-        if p is None:  # a second backward (retain_graph=True): recompute softmax
+        e, self.e = self.e, None  # backward owns exp(z - m) and turns it into the gradient in place
+        total = self.total
+        if e is None:  # a second backward (retain_graph=True): recompute it
             z = logits.reshape(-1, logits.shape[-1])
-            p = np.subtract(z, z.max(axis=1, keepdims=True))
-            np.exp(p, out=p)
-            p /= p.sum(axis=1, keepdims=True)
-        rows, t = self._rows()
-        p[rows, t] -= 1.0  # softmax - onehot
+            e = np.subtract(z, z.max(axis=1, keepdims=True))
+            np.exp(e, out=e)
+        # w_i: dL/dloss_i (dy / count, dy, or dy_i), 0 for ignored rows
         g = gy.data
         if self.reduction == "none":
-            w = g.reshape(-1, 1).astype(p.dtype, copy=False)
-            if self.valid is not None:
-                w = w * self.valid[:, None]
-            p *= w
+            w = g.reshape(-1, 1).astype(e.dtype)
         else:
-            scale = float(g) / self.count if self.reduction == "mean" and self.count else float(g)
-            if self.reduction == "mean" and self.count == 0:
-                scale = 0.0  # every row ignored: the loss is nan but no logit influenced it
-            if self.valid is None:
-                p *= scale
-            else:
-                p *= (self.valid * scale).astype(p.dtype)[:, None]
-        return Tensor._wrap(p.reshape(logits.shape))
+            # (with every row ignored, count is 0 and valid zeroes w below: the logits get no gradient)
+            scale = float(g) / max(self.count, 1) if self.reduction == "mean" else float(g)
+            w = np.full((len(e), 1), scale, dtype=e.dtype)
+        if self.valid is not None:
+            w *= self.valid[:, None]
+        rows, t = self._rows()
+        e *= w / total  # w_i * softmax(z_i)
+        e[rows, t] -= w[:, 0]  # ... - w_i * onehot(t_i)
+        return Tensor._wrap(e.reshape(logits.shape))
 
 
 def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
