@@ -80,13 +80,16 @@ def test_wheels_install_into_a_fresh_venv_and_train(tmp_path):
     built = sorted(p.name for p in wheels.glob("*.whl"))
     assert [name.split("-")[0] for name in built] == ["numpy2gpt_autograd", "numpy2gpt_nn"], built
 
+    # Install by the requirement the README tells a dependent project to declare, resolved against our wheels only
+    # (--no-index: a same-named package on an index cannot stand in); numpy, the one outside dependency, first.
+    requirement = "numpy2gpt-nn>=0.1,<0.2"
+    assert f'dependencies = ["{requirement}"]' in (ROOT / "packages" / "nn" / "README.md").read_text(encoding="utf-8")
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
     python = str(venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python"))
-    run(
-        [python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *map(str, wheels.glob("*.whl"))],
-        cwd=tmp_path,
-    )
+    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    run([*pip, "numpy>=1.26"], cwd=tmp_path)
+    run([*pip, "--no-index", "--find-links", str(wheels), requirement], cwd=tmp_path)
 
     installed = {
         d["name"].lower() for d in json.loads(run([python, "-m", "pip", "list", "--format=json"], cwd=tmp_path))
