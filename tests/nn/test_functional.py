@@ -438,3 +438,16 @@ def test_gelu_chunked_forward_covers_every_element(monkeypatch, approximate: str
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(y1, y2, **tol)
     np.testing.assert_allclose(g1[0], g2[0], **tol)
+
+
+def test_composed_ops_are_twice_differentiable_and_fused_ops_say_they_are_not() -> None:
+    from numpy2gpt.autograd import grad
+
+    x = Tensor(rng(9).standard_normal(5), requires_grad=True)
+    (g,) = grad(C.gelu(x).sum(), x, create_graph=True)
+    (h,) = grad(g.sum(), x)
+    # d2/dx2 of x Phi(x) = 2 pdf(x) - x^2 pdf(x)
+    pdf = np.exp(-(x.data**2) / 2) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(h.data, (2 - x.data**2) * pdf, rtol=1e-12, atol=1e-14)
+    with pytest.raises(RuntimeError, match="composed version"):
+        grad(F.gelu(x).sum(), x, create_graph=True)

@@ -129,3 +129,16 @@ def test_gpt_sized_cross_entropy_matches_torch_float32() -> None:
     tloss.backward()
     assert loss.item() == pytest.approx(tloss.item(), rel=1e-6)
     np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_scale_and_keep_rate_match_torch(p: float) -> None:
+    # The masks cannot match (different generators); what must match is the rule: kept elements are scaled by
+    # exactly the same float32 factor and about the same fraction is kept.
+    x = np.ones((300, 400), dtype=np.float32)
+    ours = F.dropout(x, p, generator=np.random.default_rng(0)).data
+    torch.manual_seed(0)
+    theirs = TF.dropout(torch.from_numpy(x), p).numpy()
+    assert ours.dtype == theirs.dtype == np.float32
+    np.testing.assert_array_equal(np.unique(ours[ours != 0]), np.unique(theirs[theirs != 0]))
+    assert abs((ours != 0).mean() - (theirs != 0).mean()) < 0.01
