@@ -156,3 +156,12 @@ def test_zero_element_weights_are_left_alone():
     assert init.kaiming_uniform_(param(3, 0)).shape == (3, 0)
     assert init.kaiming_normal_(param(0, 3)).shape == (0, 3)
     assert nn.Linear(0, 4).weight.shape == (4, 0)
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(TypeError, match="Tensor or an ndarray in place, got list"):
+        init.normal_([0.0, 0.0])
+    with pytest.raises(ValueError, match="a < b"):
+        init.trunc_normal_(param(3), a=1.0, b=-1.0)
+    with pytest.raises(ValueError, match="negative_slope"):
+        init.calculate_gain("leaky_relu", "0.2")
