@@ -73,3 +73,27 @@ def test_default_follows_the_environment(monkeypatch):
     monkeypatch.delenv("NUMPY2GPT_NUM_THREADS")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert parallel._default_threads() == 1
+
+
+def test_works_in_a_forked_child(threads):
+    import multiprocessing as mp
+    import sys
+
+    if sys.platform != "linux":
+        return
+    threads(2)
+    parallel.parallel_for(lambda a, b: None, 1 << 20, block=1 << 16)  # the parent's pool exists
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:
+        assert pool.apply(_child_sum, (1 << 20,)) == float(1 << 20)
+
+
+def _child_sum(n: int) -> float:
+    parallel.set_num_threads(2)
+    out = np.zeros(n, dtype=np.float64)
+
+    def kernel(start, stop):
+        out[start:stop] = 1.0
+
+    parallel.parallel_for(kernel, n, block=1 << 16)
+    return float(out.sum())

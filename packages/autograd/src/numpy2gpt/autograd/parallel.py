@@ -33,6 +33,7 @@ _MIN_PER_THREAD = 1 << 15  # elements: below this a thread hand-off (~20 us) cos
 _num_threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_pool_pid = 0  # a forked child inherits the pool object but not its threads: it makes its own
 
 
 def _default_threads() -> int:
@@ -63,12 +64,12 @@ def set_num_threads(n: int) -> None:
 
 
 def _get_pool(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
-    if _pool is None or _pool_size < workers:
-        if _pool is not None:
+    global _pool, _pool_size, _pool_pid
+    if _pool is None or _pool_size < workers or _pool_pid != os.getpid():
+        if _pool is not None and _pool_pid == os.getpid():
             _pool.shutdown(wait=True)
         _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="numpy2gpt")
-        _pool_size = workers
+        _pool_size, _pool_pid = workers, os.getpid()
     return _pool
 
 
