@@ -17,9 +17,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
-import numpy2gpt.autograd as ag
 from numpy2gpt.gpt.checkpoint import load_checkpoint
-from numpy2gpt.gpt.model import GPT, GPTConfig, sample_from_logits
+from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.gpt.tokenizer import load_tokenizer
 
 
@@ -43,32 +42,11 @@ def stream_tokens(
     stop_token: int | None = None,
 ) -> Iterator[int]:
     """Yield the ids that ``model.generate(idx, ...)`` would return after the prompt ``idx`` (shape (1, T)), one at
-    a time, as soon as each is sampled; the same ids for the same generator state.
-
-    It is ``GPT.generate``'s loop written as a Python generator, built from the model's own pieces: a KV cache
-    (``make_kv_cache``), ``forward_cached`` (the newest token only while the sequence fits in the context; the
-    cropped context again once the window slides), and ``sample_from_logits``.
-    """
-    block_size = model.config.block_size
-    tokens = [int(t) for t in np.asarray(idx).reshape(-1)]
-    kv_cache = model.make_kv_cache(1)
-    was_training = model.training
-    model.eval()
-    try:
-        with ag.no_grad():
-            for _ in range(max_new_tokens):
-                if kv_cache.length > 0 and len(tokens) <= block_size:
-                    logits = model.forward_cached(np.asarray([tokens[-1:]], dtype=np.int64), kv_cache)
-                else:  # the first step, or the window slid: (re)fill the cache from the last block_size tokens
-                    kv_cache.reset()
-                    logits = model.forward_cached(np.asarray([tokens[-block_size:]], dtype=np.int64), kv_cache)
-                token = int(sample_from_logits(logits.data, temperature, top_k, top_p, generator)[0])
-                tokens.append(token)
-                yield token
-                if token == stop_token:
-                    return
-    finally:
-        model.train(was_training)
+    a time, as soon as each is sampled: ``GPT.generate_stream`` for a single sequence (KV cache, nanoGPT's
+    sliding context), so the same ids for the same generator state."""
+    prompt = np.asarray(idx).reshape(1, -1)
+    for ids in model.generate_stream(prompt, max_new_tokens, temperature, top_k, top_p, generator, True, stop_token):
+        yield int(ids[0])
 
 
 def stop_token_of(tokenizer: Any) -> int | None:
