@@ -32,7 +32,8 @@ import numpy as np
 
 import numpy2gpt.nn as nn
 import numpy2gpt.nn.functional as F  # noqa: N812 - the name everyone uses, as in torch
-from numpy2gpt.autograd import Tensor, default_generator, is_grad_enabled, no_grad, unbind
+from numpy2gpt.autograd import Tensor, default_generator, is_grad_enabled, no_grad
+from numpy2gpt.gpt.heads import split_heads
 from numpy2gpt.gpt.kv_cache import KVCache, LayerKVCache
 from numpy2gpt.nn import init, optim
 
@@ -86,9 +87,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: Tensor, kv_cache: LayerKVCache | None = None) -> Tensor:
         B, T, C = x.shape
-        # (B, T, 3C) -> (B, T, 3, H, hd) -> (3, B, H, T, hd): views, no copy; q, k, v are (B, H, T, hd)
-        qkv = self.c_attn(x).reshape(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)
-        q, k, v = unbind(qkv, 0)
+        # (B, T, 3C) -> q, k, v, each (B, H, T, hd): views, no copy (heads.py: the same as reshaping to
+        # (B, T, 3, H, hd), permuting to (3, B, H, T, hd) and unbinding, with a backward that copies once)
+        q, k, v = split_heads(self.c_attn(x), self.n_head)
         if kv_cache is not None:
             # inference only: the cached keys/values are plain arrays, no gradient could flow into them
             if is_grad_enabled():
