@@ -1,7 +1,8 @@
 """Activations: relu and gelu (exact, with erf, and the tanh approximation GPT-2 was trained with).
 
-Both are fused Functions: forward computes y and, when a gradient will be needed, the local derivative
-dy/dx in the same pass, so backward is one multiply. Composed twins: ``composed.relu``, ``composed.gelu``.
+Both are fused Functions with hand-written backward. GELU's forward computes y and, when a gradient will be
+needed, the local derivative dy/dx in the same pass (it shares exp(-x^2/2) and Phi(x) with y), so its
+backward is one multiply. Composed twins: ``composed.relu``, ``composed.gelu``.
 """
 
 from __future__ import annotations
