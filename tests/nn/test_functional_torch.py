@@ -142,3 +142,17 @@ def test_dropout_scale_and_keep_rate_match_torch(p: float) -> None:
     assert ours.dtype == theirs.dtype == np.float32
     np.testing.assert_array_equal(np.unique(ours[ours != 0]), np.unique(theirs[theirs != 0]))
     assert abs((ours != 0).mean() - (theirs != 0).mean()) < 0.01
+
+
+def test_cross_entropy_with_minus_inf_logits_and_ignored_rows_matches_torch() -> None:
+    # -inf logits (a masked vocabulary), including at column 0 of an ignored row, must not produce nan
+    z = np.array([[-np.inf, 1.0, 2.0], [0.5, -np.inf, 3.0], [1.0, 2.0, 3.0]], dtype=np.float32)
+    t = np.array([-100, 2, 1])
+    ours = Tensor(z, requires_grad=True)
+    loss = F.cross_entropy(ours, t)
+    loss.backward()
+    theirs = torch.tensor(z, requires_grad=True)
+    tloss = TF.cross_entropy(theirs, torch.from_numpy(t))
+    tloss.backward()
+    assert loss.item() == pytest.approx(tloss.item(), rel=1e-6)
+    np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-5, atol=1e-7)

@@ -54,7 +54,7 @@ class CrossEntropy(Function):
         loss = np.log(total).reshape(-1)
         loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max m_i cancels
         if self.valid is not None:
-            loss *= self.valid
+            loss[~self.valid] = 0.0  # (assigned, not multiplied: an ignored row may hold -inf logits)
         if self.save:  # softmax = e / total; the division is folded into backward's scaling
             self.e, self.total = e, total
         if self.reduction == "none":
