@@ -4,6 +4,19 @@ Each op is a fused autograd Function (one file per family) with a hand-written b
 training step pays for no intermediate graph nodes. ``composed`` holds the same ops written only from
 autograd primitives (exp, log, sum, matmul, ...): slower, but every line is the textbook formula, and the
 tests check that both agree (values and gradients) with each other and with PyTorch.
+
+    op                              file              saved for backward
+    linear                          linear.py         (its inputs)
+    relu, gelu                      activation.py     gelu: dy/dx, computed alongside y
+    softmax, log_softmax            softmax.py        the softmax
+    cross_entropy                   loss.py           exp(logits - max) and its row sums
+    layer_norm                      normalization.py  xhat and 1/std
+    dropout                         dropout.py        the keep mask
+    embedding                       embedding.py      (the ids)
+    scaled_dot_product_attention    attention.py      the attention weights (and dropout mask)
+    erf, erfc (plain arrays)        special.py
+
+Each fused op's docstring names its composed twin (``composed.linear``, ``composed.gelu``, ...).
 """
 
 from numpy2gpt.nn.functional import composed
