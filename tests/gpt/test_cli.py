@@ -102,6 +102,8 @@ def test_errors_users_meet_are_clear(tmp_path, text_file, capsys):
     assert code == 1 and "'X'" in err and "'Z'" in err and "vocabulary" in err
     code, _, err = run(["train", "--data-file", tmp_path / "missing.txt", "--out-dir", tmp_path / "o2"], capsys)
     assert code == 1 and "missing.txt" in err
+    code, _, err = run(["train", "--data-file", tmp_path, "--out-dir", tmp_path / "o3"], capsys)  # a folder
+    assert code == 1 and "not a regular file" in err and "Traceback" not in err
     (out / "ckpt.n2g").write_bytes(b"not a checkpoint at all")
     code, _, err = run(["sample", "--out-dir", out], capsys)
     assert code == 1 and "cannot read checkpoint" in err

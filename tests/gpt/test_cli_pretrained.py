@@ -84,3 +84,15 @@ def test_pretrained_needs_bpe_data(gpt2_dir, tmp_path, capsys):
             "--block-size", 16]  # fmt: skip
     assert cli.main([str(a) for a in args]) == 1
     assert "prepare it with --tokenizer gpt2" in capsys.readouterr().err
+
+
+def test_weights_that_do_not_match_are_a_clear_error(gpt2_dir, tmp_path, capsys):
+    state = safetensors_numpy.load_file(str(gpt2_dir / "model.safetensors"))
+    del state["transformer.ln_f.bias"]
+    safetensors_numpy.save_file(state, str(tmp_path / "model.safetensors"))
+    (tmp_path / "config.json").write_text((gpt2_dir / "config.json").read_text())
+    assert cli.main(["sample", "--init-from", "gpt2", "--weights", str(tmp_path), "--max-new-tokens", "2"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "numpy2gpt sample: error: weights do not match GPT-2's layout: missing ['transformer.ln_f.bias']"
+    )

@@ -206,8 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 init_from=args.init_from,
                 weights=args.weights,
             )
-    except (CheckpointError, TrainingDiverged, FileNotFoundError, ValueError) as e:
-        print(f"numpy2gpt {args.command}: error: {e}", file=sys.stderr)
+    except (CheckpointError, TrainingDiverged, OSError, ValueError, KeyError, ImportError) as e:
+        # errors that name a bad input: a missing or unreadable file (OSError: a folder given as a file too),
+        # GPT-2 weights that do not match (KeyError), safetensors not installed (ImportError), ...
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e  # str(KeyError) adds quotes
+        print(f"numpy2gpt {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         hint = " (the last checkpoint is kept; continue with --resume)" if args.command == "train" else ""
