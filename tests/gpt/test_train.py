@@ -234,12 +234,11 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus, mon
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
 def test_huge_learning_rate_diverges_cleanly(tmp_path, corpus):
-    with pytest.raises(TrainingDiverged, match="Try a lower --learning-rate"):
+    with pytest.raises(
+        TrainingDiverged, match=r"loss is nan at iteration 2.*nothing was saved.*Try a lower --learning"
+    ):
         train(tiny(tmp_path, corpus, learning_rate=1e30, decay_lr=False, grad_clip=0.0, max_iters=30))
-    ckpt = tmp_path / "out" / "ckpt.n2g"
-    if ckpt.exists():  # only ever a finite one
-        state = load_checkpoint(ckpt)["model"]
-        assert all(np.isfinite(v).all() for v in state.values())
+    assert not (tmp_path / "out" / "ckpt.n2g").exists()  # it diverged before the first save (iteration 4)
 
 
 def test_too_short_or_empty_data_is_a_clear_error(tmp_path):
