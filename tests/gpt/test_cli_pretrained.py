@@ -75,6 +75,15 @@ def test_fine_tune_pretrained_weights_and_resume(gpt2_dir, tmp_path, capsys):
     assert ckpt["config"]["n_layer"] == 1 and ckpt["config"]["n_embd"] == 16  # the config describes the model
     assert cli.main(["train", "--resume", "--out-dir", str(run), "--max-iters", "4"]) == 0, capsys.readouterr().err
     assert load_checkpoint(run)["iter_num"] == 4
+    capsys.readouterr()
+    # the fine-tuned checkpoint samples like any other: GPT-2's tokenizer and architecture (tanh GELU) come with it
+    assert cli.main(["sample", "--out-dir", str(run), "--prompt", "The weights", "--max-new-tokens", "5"]) == 0
+    out = capsys.readouterr().out
+    model = GPT(GPTConfig(**load_checkpoint(run)["model_args"]))
+    model.load_state_dict(load_checkpoint(run)["model"])
+    meta = {"tokenizer": {"kind": "gpt2", "name": "gpt2"}, "vocab_size": 50257}
+    [expected] = sample_from_model(model, meta, "The weights", max_new_tokens=5, stream=None)
+    assert out == expected + "\n" and out.startswith("The weights")
 
 
 def test_pretrained_needs_bpe_data(gpt2_dir, tmp_path, capsys):
