@@ -31,6 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import numpy2gpt.autograd as ag
+from numpy2gpt.gpt import corpora
 from numpy2gpt.gpt import data as gdata
 from numpy2gpt.gpt.checkpoint import (
     CheckpointError,
@@ -126,6 +127,7 @@ class TrainConfig:
             )
 
     def model_config(self, vocab_size: int) -> GPTConfig:
+        """The GPTConfig of the model this run trains from scratch, for a vocabulary of ``vocab_size`` tokens."""
         return GPTConfig(
             block_size=self.block_size,
             vocab_size=vocab_size,
@@ -185,16 +187,6 @@ def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
         np.matmul(a, b, out=out)
         best = min(best, time.perf_counter() - t0)
     return 2.0 * n**3 / best
-
-
-def flops_per_token(model: GPT) -> float:
-    """Training FLOPs per token (forward + backward), PaLM appendix B as nanoGPT's estimate_mfu:
-    6 N for the weights (2 forward, 4 backward; N excludes the position embedding) plus 12 L C T for attention."""
-    if hasattr(model, "estimate_flops_per_token"):
-        return float(model.estimate_flops_per_token())
-    cfg = model.config
-    n = sum(p.size for p in model.parameters()) - model.transformer.wpe.weight.size
-    return 6.0 * n + 12.0 * cfg.n_layer * cfg.n_embd * cfg.block_size
 
 
 def get_lr(it: int, config: TrainConfig) -> float:
@@ -267,17 +259,17 @@ def _is_prepared(data_dir: Path, config: TrainConfig) -> bool:
 
 def corpus_name(dataset: str) -> str:
     """The canonical name of a built-in corpus (``shakespeare`` -> ``shakespeare_char``)."""
-    from numpy2gpt.gpt import corpora
-
-    return getattr(corpora, "_ALIASES", {}).get(dataset, dataset)
+    return corpora._ALIASES.get(dataset, dataset)
 
 
 def write_metrics(path: Path, record: dict[str, Any]) -> None:
+    """Append ``record`` to the metrics file as one JSON line."""
     with path.open("a") as f:
         f.write(json.dumps(record) + "\n")
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics file, oldest first ([] if there is none yet)."""
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -379,11 +371,11 @@ def train(config: TrainConfig) -> TrainResult:
     elif metrics_file.exists():
         metrics_file.unlink()  # a fresh run starts a fresh log
 
-    n_params = model.num_parameters() if hasattr(model, "num_parameters") else sum(p.size for p in model.parameters())
+    n_params = model.num_parameters()
     tokens_per_iter = config.gradient_accumulation_steps * config.batch_size * config.block_size
     peak = measure_matmul_peak()
     start_iter = iter_num
-    flops_per_iter = flops_per_token(model) * tokens_per_iter
+    flops_per_iter = model.estimate_flops_per_token() * tokens_per_iter  # PaLM's 6N + 12LHQT, as nanoGPT's MFU
     log(
         f"{n_params / 1e6:.2f}M parameters, vocab {vocab_size}, {tokens_per_iter:,} tokens per iteration; "
         f"float32 matmul peak of this machine: {peak / 1e9:.1f} GFLOP/s"
@@ -520,17 +512,10 @@ def train(config: TrainConfig) -> TrainResult:
     )
 
 
-def load_pretrained(name: str, weights: str, dropout: float, block_size: int) -> GPT:
-    """GPT-2 weights from a local folder (``weights``) or the local Hugging Face cache (``name``), cropped to
-    ``block_size``."""
-    try:
-        from numpy2gpt.gpt.pretrained import from_pretrained
-    except ImportError as e:
-        raise RuntimeError(
-            f"--init-from {name} needs numpy2gpt.gpt.pretrained, which could not be imported ({e}); "
-            "install numpy2gpt-gpt[pretrained]"
-        ) from e
-    return from_pretrained(weights or name, dropout=dropout, block_size=block_size)
+def load_pretrained(name: str, weights: str, dropout: float, block_size: int | None) -> GPT:
+    """GPT-2 weights from a local folder or file (``weights``) or else the local Hugging Face cache (``name``:
+    gpt2, gpt2-medium, ...), cropped to ``block_size`` (None: GPT-2's 1024 positions)."""
+    return GPT.from_pretrained(weights or name, dropout=dropout, block_size=block_size)
 
 
 __all__ = ["CheckpointError", "TrainConfig", "TrainResult", "TrainingDiverged", "estimate_loss", "train"]
