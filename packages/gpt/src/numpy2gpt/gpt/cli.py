@@ -110,6 +110,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``numpy2gpt`` parser with its three subcommands: ``prepare``, ``train`` (one flag per TrainConfig field)
+    and ``sample``."""
     parser = argparse.ArgumentParser(
         prog="numpy2gpt",
         description="Train and sample a GPT written in NumPy (nanoGPT's recipe, on your CPU).",
@@ -165,6 +167,9 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``numpy2gpt`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code: 0 on success, 1 for an
+    error that names a bad input (printed on stderr, no traceback), 130 when interrupted; argparse exits with 2
+    for an unknown flag or a malformed value."""
     args = build_parser().parse_args(argv)
     from numpy2gpt.gpt.checkpoint import CheckpointError
     from numpy2gpt.gpt.train import TrainingDiverged
