@@ -190,6 +190,15 @@ def test_resume_with_a_different_model_names_the_fields(tmp_path, corpus):
     train(tiny(tmp_path, corpus, max_iters=4, dropout=0.1, init_from="resume"))  # dropout may change
 
 
+def test_resume_on_data_with_another_vocabulary_is_refused(tmp_path, corpus):
+    """Same number of characters, other characters: the saved ids would silently mean other tokens."""
+    train(tiny(tmp_path, corpus, max_iters=2))
+    shifted = tmp_path / "shifted.txt"
+    shifted.write_text(corpus.read_text().translate(str.maketrans("abcdefgh", "ABCDEFGH")))
+    with pytest.raises(CheckpointError, match=r"another tokenizer .*'\\n \.ABCDEFGH.*resume with the run's own data"):
+        train(tiny(tmp_path, shifted, max_iters=4, init_from="resume"))
+
+
 def test_resume_without_a_checkpoint_says_so(tmp_path, corpus):
     with pytest.raises(CheckpointError, match=r"no checkpoint at .*train first"):
         train(tiny(tmp_path, corpus, init_from="resume"))

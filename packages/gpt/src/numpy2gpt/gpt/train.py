@@ -262,6 +262,14 @@ def corpus_name(dataset: str) -> str:
     return corpora._ALIASES.get(dataset, dataset)
 
 
+def _describe_tokenizer(meta: dict[str, Any]) -> str:
+    """A short description of a tokenizer meta for error messages: its kind and, for characters, the set."""
+    tok = meta.get("tokenizer") or {}
+    if tok.get("kind") == "char":
+        return f"{len(tok.get('chars', ''))} characters {tok.get('chars', '')!r}"[:120]
+    return str(tok.get("name") or tok.get("kind"))
+
+
 def write_metrics(path: Path, record: dict[str, Any]) -> None:
     """Append ``record`` to the metrics file as one JSON line."""
     with path.open("a") as f:
@@ -341,6 +349,12 @@ def train(config: TrainConfig) -> TrainResult:
         checkpoint = load_checkpoint(ckpt_file)
         wanted = {k: getattr(config, k) for k in MODEL_FIELDS} | {"vocab_size": vocab_size}
         check_model_args(checkpoint["model_args"], wanted, ckpt_file)
+        if checkpoint["tokenizer"].get("tokenizer") != meta.get("tokenizer"):  # same size, other tokens
+            raise CheckpointError(
+                f"checkpoint {ckpt_file} was trained on data with another tokenizer than {data_dir} "
+                f"(checkpoint: {_describe_tokenizer(checkpoint['tokenizer'])}; data: {_describe_tokenizer(meta)}): "
+                "resume with the run's own data, or train from scratch in another --out-dir"
+            )
         model_args = GPTConfig(**{**checkpoint["model_args"], "dropout": config.dropout})
         model = GPT(model_args)
         model.load_state_dict(checkpoint["model"])
