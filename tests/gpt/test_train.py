@@ -261,6 +261,12 @@ def test_too_short_or_empty_data_is_a_clear_error(tmp_path):
         train(tiny(tmp_path, empty))
 
 
+def test_a_data_dir_that_was_never_prepared_is_an_error(tmp_path, corpus):
+    with pytest.raises(FileNotFoundError, match=r"data folder .*nowhere.* does not exist: it was never prepared"):
+        train(tiny(tmp_path, corpus, data_dir=str(tmp_path / "nowhere")))
+    assert not (tmp_path / "nowhere").exists()  # nothing was prepared there in its place
+
+
 def test_data_is_prepared_once_and_again_when_the_file_changes(tmp_path, corpus, capsys):
     text = tmp_path / "t.txt"
     text.write_text(corpus.read_text())

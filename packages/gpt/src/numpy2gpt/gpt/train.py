@@ -220,10 +220,12 @@ def estimate_loss(model: GPT, splits: dict[str, np.ndarray], config: TrainConfig
 def ensure_data(config: TrainConfig, log=print) -> Path:
     """The prepared data folder of this config, preparing the corpus first unless it is there already.
 
-    With ``data_dir`` given, that folder is used as prepared (``numpy2gpt prepare --out DIR``); otherwise the
+    With ``data_dir`` given, that folder is used as prepared (``numpy2gpt prepare --out DIR``), and a folder that
+    was never prepared is an error (a mistyped path must not quietly train on the default corpus); otherwise the
     corpus is prepared into ``OUT_DIR/data/<corpus>_<tokenizer>`` unless that folder already holds it (for a
     ``data_file``: unless the file changed since)."""
-    if config.data_dir and (Path(config.data_dir) / "meta.json").is_file():
+    if config.data_dir:
+        gdata.load_meta(config.data_dir)  # FileNotFoundError: "... it was never prepared; run numpy2gpt prepare"
         return Path(config.data_dir)
     data_dir = config.resolved_data_dir()
     if not _is_prepared(data_dir, config):
