@@ -112,3 +112,25 @@ def test_fast_paths_match_torch_float32():
         for g, t in zip(grads, ts, strict=True):
             assert g.dtype == np.float32
             assert _rel(g, t.grad.numpy()) < 1e-5, name
+
+
+def test_causal_attention_with_dropout_matches_composed_float64():
+    from numpy2gpt.autograd import manual_seed
+
+    r = np.random.default_rng(5)
+    q, k, v = (r.standard_normal((2, 2, 150, 8)) for _ in range(3))
+    results = []
+    for fn in (F.scaled_dot_product_attention, C.scaled_dot_product_attention):
+        manual_seed(11)  # the same dropout mask on both sides
+        results.append(_run(lambda a, b, c, fn=fn: fn(a, b, c, dropout_p=0.3, is_causal=True), [q, k, v]))
+    (y1, g1), (y2, g2) = results
+    assert _rel(y1, y2) < 1e-12
+    for a, b in zip(g1, g2, strict=True):
+        assert _rel(a, b) < 1e-12
+
+
+def test_causal_attention_output_layout_makes_merging_heads_free():
+    q, k, v = (np.random.default_rng(6).standard_normal((2, 3, 100, 4)).astype(np.float32) for _ in range(3))
+    y = F.scaled_dot_product_attention(q, k, v, is_causal=True).data  # (B, H, T, hd)
+    merged = y.transpose(0, 2, 1, 3)  # (B, T, H, hd), as the model merges the heads
+    assert merged.flags.c_contiguous  # so the reshape to (B, T, C) that follows is a view, not a copy
