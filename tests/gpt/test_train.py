@@ -182,6 +182,22 @@ def test_resume_continues_exactly(tmp_path, corpus):
     assert [r["iter"] for r in records if "loss" in r] == list(range(2, 13, 2))
 
 
+@pytest.mark.parametrize(("always", "saved_at"), [(False, [4, 12]), (True, [4, 8, 12])])
+def test_checkpoint_is_saved_when_val_improves_and_at_the_end(tmp_path, corpus, monkeypatch, capsys, always, saved_at):
+    """Scripted val losses 5, 4, 4.5, 4.8 at iterations 0, 4, 8, 12: saved at 4 (better), not at 8 (worse; unless
+    always_save_checkpoint), and at the end (worse, but the last state), keeping the best val loss, 4."""
+    val = iter([5.0, 4.0, 4.5, 4.8])
+    monkeypatch.setattr(train_mod, "estimate_loss", lambda *a: {"train": 3.0, "val": next(val)})
+    saves = []
+    real_save = train_mod.save_checkpoint
+    monkeypatch.setattr(train_mod, "save_checkpoint", lambda path, ckpt: saves.append(ckpt) or real_save(path, ckpt))
+    train(tiny(tmp_path, corpus, max_iters=12, eval_interval=4, always_save_checkpoint=always))
+    assert [c["iter_num"] for c in saves] == saved_at
+    assert [c["best_val_loss"] for c in saves] == [4.0] * len(saved_at)
+    assert capsys.readouterr().out.count("saved checkpoint to") == len(saved_at)
+    assert load_checkpoint(tmp_path / "out")["iter_num"] == 12
+
+
 def test_resume_with_a_different_model_names_the_fields(tmp_path, corpus):
     train(tiny(tmp_path, corpus, max_iters=2))
     expected = r"n_layer: checkpoint has 1, config asks for 2; n_embd: checkpoint has 16, config asks for 32"
