@@ -330,7 +330,8 @@ def train(config: TrainConfig) -> TrainResult:
     png_file = out_dir / PLOT_NAME
 
     def log(msg: str) -> None:
-        tqdm.write(msg, file=sys.stdout)
+        tqdm.write(msg, file=sys.stdout)  # above the progress bar
+        sys.stdout.flush()  # at once also when stdout is a file or a pipe (`numpy2gpt train > log.txt`)
 
     # ---- data
     data_dir = ensure_data(config, log)
