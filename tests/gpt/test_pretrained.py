@@ -59,7 +59,7 @@ def test_greedy_generation_matches_transformers(hf_model_dir):
         theirs = hf.generate(
             torch.from_numpy(prompt), max_new_tokens=15, do_sample=False, pad_token_id=50256, eos_token_id=None
         ).numpy()
-    assert np.asarray(ours.data if hasattr(ours, "data") else ours).tolist() == theirs.tolist()
+    assert ours.data.tolist() == theirs.tolist()
 
 
 def test_loads_a_weight_file_and_a_cached_model_name(hf_model_dir, tmp_path, monkeypatch):
@@ -87,28 +87,31 @@ def test_missing_files_say_where_they_looked(tmp_path, monkeypatch):
         resolve("gpt3-ultra", allow_download=False)
 
 
-def test_a_wrong_shape_names_the_tensor(hf_model_dir, tmp_path):
+def save_edited_copy(folder, tmp_path, edit):
+    """Copy the saved model into ``tmp_path`` with ``edit(state)`` applied to its tensors; returns the copy."""
     from safetensors.numpy import load_file, save_file
 
-    folder, _ = hf_model_dir
     state = load_file(str(folder / "model.safetensors"))
-    state["transformer.h.1.mlp.c_fc.weight"] = state["transformer.h.1.mlp.c_fc.weight"][:, :100].copy()
+    edit(state)
     save_file(state, str(tmp_path / "model.safetensors"))
     shutil.copy(folder / "config.json", tmp_path / "config.json")
+    return tmp_path
+
+
+def test_a_wrong_shape_names_the_tensor(hf_model_dir, tmp_path):
+    def narrow(state):
+        state["transformer.h.1.mlp.c_fc.weight"] = state["transformer.h.1.mlp.c_fc.weight"][:, :100].copy()
+
     with pytest.raises(ValueError, match=r"transformer\.h\.1\.mlp\.c_fc\.weight.*shape"):
-        from_pretrained(tmp_path)
+        from_pretrained(save_edited_copy(hf_model_dir[0], tmp_path, narrow))
 
 
 def test_a_missing_tensor_is_named(hf_model_dir, tmp_path):
-    from safetensors.numpy import load_file, save_file
+    def drop(state):
+        del state["transformer.ln_f.bias"]
 
-    folder, _ = hf_model_dir
-    state = load_file(str(folder / "model.safetensors"))
-    del state["transformer.ln_f.bias"]
-    save_file(state, str(tmp_path / "model.safetensors"))
-    shutil.copy(folder / "config.json", tmp_path / "config.json")
     with pytest.raises(KeyError, match=r"transformer\.ln_f\.bias"):
-        from_pretrained(tmp_path)
+        from_pretrained(save_edited_copy(hf_model_dir[0], tmp_path, drop))
 
 
 def test_corrupt_weight_file_is_refused(hf_model_dir, tmp_path):
