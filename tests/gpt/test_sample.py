@@ -82,6 +82,15 @@ def test_several_samples_are_separated_and_differ():
     assert rec.text.count("---------------\n") == 2
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(dict(num_samples=0), "num_samples must be at least 1, got 0"), (dict(max_new_tokens=-1), "must be >= 0, got -1")],
+)
+def test_bad_counts_are_refused(bad, message):
+    with pytest.raises(ValueError, match=message):
+        sample_from_model(tiny_model(), char_meta(), prompt="a", stream=None, **bad)
+
+
 def test_unknown_prompt_characters_are_named():
     with pytest.raises(ValueError, match=r"'Q'.*'€'|'€'.*'Q'"):
         sample_from_model(tiny_model(), char_meta(), prompt="Qu€ry", max_new_tokens=5, stream=None)

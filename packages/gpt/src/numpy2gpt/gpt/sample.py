@@ -87,6 +87,8 @@ def sample_from_model(
     ids = default_prompt(tokenizer) if not prompt else list(tokenizer.encode(prompt))
     if not ids:
         raise ValueError("the prompt encodes to no tokens")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
     if top_k is not None:
