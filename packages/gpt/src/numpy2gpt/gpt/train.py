@@ -251,8 +251,7 @@ def _is_prepared(data_dir: Path, config: TrainConfig) -> bool:
     if config.data_file:
         path = Path(config.data_file)
         return (
-            meta.get("dataset") == "file"
-            and str(path.resolve()) in str(meta.get("source", ""))
+            meta.get("data_file") == str(path.expanduser().resolve())  # the file it was prepared from
             and path.is_file()
             and path.stat().st_mtime_ns <= meta_file.stat().st_mtime_ns
         )
