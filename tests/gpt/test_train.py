@@ -198,6 +198,15 @@ def test_checkpoint_is_saved_when_val_improves_and_at_the_end(tmp_path, corpus, 
     assert load_checkpoint(tmp_path / "out")["iter_num"] == 12
 
 
+def test_resume_at_max_iters_says_there_is_nothing_to_train(tmp_path, corpus, capsys):
+    train(tiny(tmp_path, corpus, max_iters=4))
+    ckpt = (tmp_path / "out" / "ckpt.n2g").read_bytes()
+    capsys.readouterr()
+    result = train(tiny(tmp_path, corpus, max_iters=4, init_from="resume"))
+    assert "already at iteration 4 (max_iters 4): nothing to train; pass a larger" in capsys.readouterr().out
+    assert result.iter_num == 4 and (tmp_path / "out" / "ckpt.n2g").read_bytes() == ckpt
+
+
 def test_resume_with_a_different_model_names_the_fields(tmp_path, corpus):
     train(tiny(tmp_path, corpus, max_iters=2))
     expected = r"n_layer: checkpoint has 1, config asks for 2; n_embd: checkpoint has 16, config asks for 32"

@@ -435,6 +435,11 @@ def train(config: TrainConfig) -> TrainResult:
         return losses, best_val_loss
 
     # ---- the loop
+    if checkpoint is not None and iter_num >= config.max_iters:
+        log(
+            f"the checkpoint is already at iteration {iter_num} (max_iters {config.max_iters}): nothing to train; "
+            "pass a larger --max-iters to continue"
+        )
     model.train()
     bar = tqdm(
         total=config.max_iters, initial=iter_num, desc="training", unit="it", disable=not config.progress, leave=True
@@ -504,7 +509,7 @@ def train(config: TrainConfig) -> TrainResult:
     tokens_per_sec = steps * tokens_per_iter / train_seconds if steps else 0.0
     log(
         f"{steps} iterations in {seconds:.1f} s ({train_seconds:.1f} s of training steps, "
-        f"{tokens_per_sec:,.0f} tokens/s); val loss {losses['val']:.4f}"
+        f"{tokens_per_sec:,.0f} tokens/s); val loss {losses['val']:.4f} (best {best_val_loss:.4f})"
     )
 
     sample_text = None
