@@ -64,6 +64,9 @@ def test_not_a_checkpoint(tmp_path):
     nn.save({"format": "numpy2gpt-checkpoint", "model": {}}, junk)
     with pytest.raises(CheckpointError, match="lacks model_args, iter_num, tokenizer"):
         load_checkpoint(junk)
+    save_checkpoint(junk, {**example(), "version": 2})  # written by a later numpy2gpt
+    with pytest.raises(CheckpointError, match="has format version 2; this numpy2gpt reads version 1"):
+        load_checkpoint(junk)
 
 
 def test_failed_save_keeps_the_previous_file(tmp_path):

@@ -70,6 +70,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    if obj.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {obj.get('version')!r}; this numpy2gpt reads version "
+            f"{FORMAT_VERSION}"
+        )
     obj["path"] = str(path)
     return obj
 
