@@ -23,6 +23,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,7 @@ def estimate_loss(model: GPT, splits: dict[str, np.ndarray], config: TrainConfig
     return out
 
 
-def ensure_data(config: TrainConfig, log=print) -> Path:
+def ensure_data(config: TrainConfig, log: Callable[[str], None] = print) -> Path:
     """The prepared data folder of this config, preparing the corpus first unless it is there already.
 
     With ``data_dir`` given, that folder is used as prepared (``numpy2gpt prepare --out DIR``), and a folder that
