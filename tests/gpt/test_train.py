@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from numpy2gpt.gpt import train as train_mod
-from numpy2gpt.gpt.checkpoint import CheckpointError, load_checkpoint
+from numpy2gpt.gpt.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from numpy2gpt.gpt.train import TrainConfig, TrainingDiverged, train
 
 WORDS = [
@@ -227,6 +227,15 @@ def test_resume_on_data_with_another_vocabulary_is_refused(tmp_path, corpus):
 def test_resume_without_a_checkpoint_says_so(tmp_path, corpus):
     with pytest.raises(CheckpointError, match=r"no checkpoint at .*train first"):
         train(tiny(tmp_path, corpus, init_from="resume"))
+
+
+def test_a_checkpoint_without_training_state_cannot_be_resumed(tmp_path, corpus):
+    train(tiny(tmp_path, corpus, max_iters=2))
+    ckpt = load_checkpoint(tmp_path / "out")
+    keep = ("model", "model_args", "iter_num", "tokenizer", "config")  # enough to sample from
+    save_checkpoint(tmp_path / "out" / "ckpt.n2g", {k: ckpt[k] for k in keep})
+    with pytest.raises(CheckpointError, match="lacks optimizer, best_val_loss, rng_state: it can be sampled from but"):
+        train(tiny(tmp_path, corpus, max_iters=4, init_from="resume"))
 
 
 def test_corrupt_checkpoint_is_refused_and_left_alone(tmp_path, corpus):

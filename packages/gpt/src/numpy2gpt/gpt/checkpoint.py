@@ -27,7 +27,8 @@ from numpy2gpt import nn
 CHECKPOINT_NAME = "ckpt.n2g"
 FORMAT = "numpy2gpt-checkpoint"
 FORMAT_VERSION = 1
-REQUIRED_KEYS = ("model", "model_args", "iter_num", "tokenizer")
+REQUIRED_KEYS = ("model", "model_args", "iter_num", "tokenizer")  # enough to sample
+RESUME_KEYS = ("optimizer", "best_val_loss", "rng_state")  # and these to continue training exactly
 
 
 class CheckpointError(ValueError):

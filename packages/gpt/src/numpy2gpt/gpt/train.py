@@ -35,6 +35,7 @@ import numpy2gpt.autograd as ag
 from numpy2gpt.gpt import corpora
 from numpy2gpt.gpt import data as gdata
 from numpy2gpt.gpt.checkpoint import (
+    RESUME_KEYS,
     CheckpointError,
     check_model_args,
     checkpoint_path,
@@ -350,6 +351,11 @@ def train(config: TrainConfig) -> TrainResult:
     checkpoint = None
     if config.init_from == "resume":
         checkpoint = load_checkpoint(ckpt_file)
+        missing = [k for k in RESUME_KEYS if k not in checkpoint]
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {ckpt_file} lacks {', '.join(missing)}: it can be sampled from but not resumed"
+            )
         wanted = {k: getattr(config, k) for k in MODEL_FIELDS} | {"vocab_size": vocab_size}
         check_model_args(checkpoint["model_args"], wanted, ckpt_file)
         if checkpoint["tokenizer"].get("tokenizer") != meta.get("tokenizer"):  # same size, other tokens
