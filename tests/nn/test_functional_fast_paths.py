@@ -46,6 +46,7 @@ GELU_SHAPE = (3, 7, 10_001)  # 210,021 elements
 ATTN_SHAPES = [
     ((2, 3, 333, 16), (2, 3, 333, 16)),  # T == S, several blocks and a partial last one
     ((1, 2, 200, 8), (1, 2, 260, 8)),  # T < S: the causal mask aligned bottom-right (a KV cache's shape)
+    ((5, 3, 70, 8), (5, 3, 70, 8)),  # small matrices: the batch is shared out among threads
 ]
 
 
@@ -64,7 +65,7 @@ def test_gelu_large_noncontiguous_input():
     assert y.dtype == g.dtype == np.float32
 
 
-@pytest.mark.parametrize("shapes", ATTN_SHAPES, ids=["T==S", "T<S"])
+@pytest.mark.parametrize("shapes", ATTN_SHAPES, ids=["T==S", "T<S", "small"])
 def test_causal_attention_long_matches_composed_float64(shapes):
     (qs, ks) = shapes
     r = np.random.default_rng(2)
@@ -114,11 +115,12 @@ def test_fast_paths_match_torch_float32():
             assert _rel(g, t.grad.numpy()) < 1e-5, name
 
 
-def test_causal_attention_with_dropout_matches_composed_float64():
+@pytest.mark.parametrize("shape", [(2, 2, 150, 8), (6, 2, 30, 4)], ids=["blocks", "small"])
+def test_causal_attention_with_dropout_matches_composed_float64(shape):
     from numpy2gpt.autograd import manual_seed
 
     r = np.random.default_rng(5)
-    q, k, v = (r.standard_normal((2, 2, 150, 8)) for _ in range(3))
+    q, k, v = (r.standard_normal(shape) for _ in range(3))
     results = []
     for fn in (F.scaled_dot_product_attention, C.scaled_dot_product_attention):
         manual_seed(11)  # the same dropout mask on both sides
