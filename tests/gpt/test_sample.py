@@ -132,3 +132,5 @@ def test_sample_from_a_checkpoint(tmp_path):
     assert sample(ckpt, prompt="ab", max_new_tokens=15, seed=9, stream=None) == direct
     with pytest.raises(ValueError, match="init_from"):
         sample(ckpt, init_from="nonsense", stream=None)
+    with pytest.raises(ValueError, match=r"weights='\./gpt2' is only used with init_from gpt2"):
+        sample(ckpt, weights="./gpt2", stream=None)  # without --init-from gpt2 it would sample the checkpoint

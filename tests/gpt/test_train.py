@@ -138,6 +138,7 @@ def test_short_run_lowers_val_loss_and_writes_checkpoint_and_metrics(tmp_path, c
         (dict(learning_rate=0.0), "learning_rate > 0"),
         (dict(tokenizer="bpe"), "tokenizer must be 'char' or 'gpt2'"),
         (dict(init_from="gpt3"), "init_from must be"),
+        (dict(weights="./gpt2"), r"weights='\./gpt2' is only used with init_from gpt2"),
     ],
 )
 def test_impossible_settings_are_refused_by_name(bad, message):

@@ -141,6 +141,8 @@ def sample(
     """Sample from a checkpoint (``init_from="resume"``: ``checkpoint`` is a file or an out_dir) or from pretrained
     GPT-2 (``init_from="gpt2"`` etc., weights from the folder ``weights`` or the local Hugging Face cache)."""
     if init_from == "resume":
+        if weights:
+            raise ValueError(f"weights={weights!r} is only used with init_from gpt2 (--init-from gpt2)")
         model, meta = load_model(checkpoint)
     elif init_from.startswith("gpt2"):
         from numpy2gpt.gpt.train import load_pretrained

@@ -127,6 +127,8 @@ class TrainConfig:
             raise ValueError(
                 f"init_from must be 'scratch', 'resume' or a GPT-2 name (gpt2, ...), not {self.init_from!r}"
             )
+        if self.weights and self.init_from == "scratch":  # (a resumed fine-tuning run keeps its saved weights path)
+            raise ValueError(f"weights={self.weights!r} is only used with init_from gpt2 (--init-from gpt2)")
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         """The GPTConfig of the model this run trains from scratch, for a vocabulary of ``vocab_size`` tokens."""
