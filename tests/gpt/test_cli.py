@@ -137,6 +137,15 @@ def test_no_arguments_trains_the_default_config(monkeypatch):
     assert seen == [TrainConfig()]
 
 
+def test_ctrl_c_exits_130_and_says_how_to_continue(monkeypatch, capsys):
+    def interrupted(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "train", interrupted)
+    assert cli.main(["train"]) == 130
+    assert "interrupted (the last checkpoint is kept; continue with --resume)" in capsys.readouterr().err
+
+
 def test_train_prepares_the_embedded_corpus_by_default(tmp_path, capsys):
     code, stdout, stderr = run(["train", "--out-dir", tmp_path, "--max-iters", 1, *TINY, "--no-sample-at-end"], capsys)
     assert code == 0, stderr

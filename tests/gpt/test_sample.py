@@ -9,7 +9,7 @@ import pytest
 import numpy2gpt.autograd as ag
 from numpy2gpt.gpt.checkpoint import save_checkpoint
 from numpy2gpt.gpt.model import GPT, GPTConfig
-from numpy2gpt.gpt.sample import load_model, sample, sample_from_model, stream_tokens
+from numpy2gpt.gpt.sample import load_model, read_prompt, sample, sample_from_model, stream_tokens
 from numpy2gpt.gpt.tokenizer import CharTokenizer
 
 CHARS = "\n abcdefghijklmnopqrstuvwxyz.,"  # 30 characters
@@ -134,3 +134,13 @@ def test_sample_from_a_checkpoint(tmp_path):
         sample(ckpt, init_from="nonsense", stream=None)
     with pytest.raises(ValueError, match=r"weights='\./gpt2' is only used with init_from gpt2"):
         sample(ckpt, weights="./gpt2", stream=None)  # without --init-from gpt2 it would sample the checkpoint
+
+
+def test_read_prompt_from_text_a_file_or_nanogpts_file_prefix(tmp_path):
+    path = tmp_path / "p.txt"
+    path.write_text("déjà vu\n", encoding="utf-8")
+    assert read_prompt("hello", None) == "hello" and read_prompt(None, None) is None
+    assert read_prompt(None, path) == "déjà vu\n"
+    assert read_prompt(f"FILE:{path}", None) == "déjà vu\n"
+    with pytest.raises(FileNotFoundError):
+        read_prompt(None, tmp_path / "missing.txt")
