@@ -274,6 +274,12 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, corpus, mon
     with pytest.raises(TrainingDiverged, match=r"loss is nan at iteration 10.*last good checkpoint .* untouched"):
         train(tiny(tmp_path, corpus, max_iters=20, eval_interval=4, init_from="resume"))
     assert ckpt.read_bytes() == good
+    # resuming from that checkpoint (iteration 8) drops what the failed run logged after it (iterations 9, 10)
+    monkeypatch.setattr(train_mod, "clip_grad_norm_", real_step)
+    train(tiny(tmp_path, corpus, max_iters=12, eval_interval=4, init_from="resume"))
+    records = [json.loads(s) for s in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iter"] for r in records if "loss" in r] == [2, 4, 6, 8, 10, 12]
+    assert [r["iter"] for r in records if "val_loss" in r] == [0, 4, 8, 12]
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid value:RuntimeWarning")
