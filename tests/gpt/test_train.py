@@ -206,6 +206,8 @@ def test_resume_at_max_iters_says_there_is_nothing_to_train(tmp_path, corpus, ca
     result = train(tiny(tmp_path, corpus, max_iters=4, init_from="resume"))
     assert "already at iteration 4 (max_iters 4): nothing to train; pass a larger" in capsys.readouterr().out
     assert result.iter_num == 4 and (tmp_path / "out" / "ckpt.n2g").read_bytes() == ckpt
+    records = [json.loads(s) for s in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
+    assert result.val_loss == [r["val_loss"] for r in records if "val_loss" in r][-1]  # the estimate at iteration 4
 
 
 def test_resume_with_a_different_model_names_the_fields(tmp_path, corpus):

@@ -385,6 +385,7 @@ def train(config: TrainConfig) -> TrainResult:
 
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
     iter_num, best_val_loss = 0, math.inf
+    losses = {"train": math.nan, "val": math.nan}  # the latest estimate
     if checkpoint is not None:
         optimizer.load_state_dict(checkpoint["optimizer"])
         iter_num = int(checkpoint["iter_num"])
@@ -393,6 +394,9 @@ def train(config: TrainConfig) -> TrainResult:
         # the log continues; drop what a longer, later-abandoned run wrote after this checkpoint
         kept = [r for r in read_metrics(metrics_file) if r["iter"] <= iter_num]
         metrics_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        evals = [r for r in kept if "val_loss" in r]
+        if evals:  # the estimate made when the checkpoint was saved (for the progress bar and the summary)
+            losses = {"train": evals[-1]["train_loss"], "val": evals[-1]["val_loss"]}
     elif metrics_file.exists():
         metrics_file.unlink()  # a fresh run starts a fresh log
 
@@ -453,7 +457,6 @@ def train(config: TrainConfig) -> TrainResult:
     bar = tqdm(
         total=config.max_iters, initial=iter_num, desc="training", unit="it", disable=not config.progress, leave=True
     )
-    losses = {"train": math.nan, "val": math.nan}
     lossf = math.nan
     t_start = time.perf_counter()
     last_log_iter = iter_num
