@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -125,6 +126,15 @@ def test_short_run_lowers_val_loss_and_writes_checkpoint_and_metrics(tmp_path, c
     assert ckpt["config"]["max_iters"] == 60 and ckpt["tokenizer"]["vocab_size"] == vocab
     png = tmp_path / "out" / "loss.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_without_matplotlib_the_run_says_why_there_is_no_loss_curve(tmp_path, corpus, monkeypatch, capsys):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if it were not installed
+    train(tiny(tmp_path, corpus, max_iters=8, plot=True))
+    out = capsys.readouterr().out
+    assert out.count("no loss curve: matplotlib is not installed") == 1  # once, not at every evaluation
+    assert not (tmp_path / "out" / "loss.png").exists() and (tmp_path / "out" / "ckpt.n2g").exists()
 
 
 @pytest.mark.parametrize(

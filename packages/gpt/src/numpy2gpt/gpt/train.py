@@ -428,9 +428,11 @@ def train(config: TrainConfig) -> TrainResult:
             },
         )
 
+    plot = config.plot
+
     def evaluate(iter_num: int, best_val_loss: float, final: bool) -> tuple[dict[str, float], float]:
         """Estimate the losses, log them, and save a checkpoint if val improved (always at the end)."""
-        nonlocal peak
+        nonlocal peak, plot
         if iter_num > start_iter:
             peak = max(peak, measure_matmul_peak(seconds=0.1))
         losses = estimate_loss(model, splits, config, iter_num)
@@ -443,8 +445,9 @@ def train(config: TrainConfig) -> TrainResult:
         if final or (iter_num > 0 and (improved or config.always_save_checkpoint)):
             save(iter_num, best_val_loss)
             log(f"saved checkpoint to {ckpt_file}")
-        if config.plot:
-            plot_losses(metrics_file, png_file)
+        if plot and plot_losses(metrics_file, png_file) is None:
+            log("no loss curve: matplotlib is not installed (pip install 'numpy2gpt-gpt[plot]'; --no-plot hides this)")
+            plot = False  # said once
         return losses, best_val_loss
 
     # ---- the loop
@@ -515,7 +518,7 @@ def train(config: TrainConfig) -> TrainResult:
     bar.close()
     seconds = time.perf_counter() - t_start
 
-    if config.plot and png_file.exists():
+    if plot and png_file.exists():  # (drawn by this run)
         log(f"loss curve: {png_file}")
     steps = iter_num - start_iter
     tokens_per_sec = steps * tokens_per_iter / train_seconds if steps else 0.0
