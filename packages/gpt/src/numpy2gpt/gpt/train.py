@@ -518,7 +518,7 @@ def train(config: TrainConfig) -> TrainResult:
     bar.close()
     seconds = time.perf_counter() - t_start
 
-    if plot and png_file.exists():  # (drawn by this run)
+    if plot and png_file.exists():
         log(f"loss curve: {png_file}")
     steps = iter_num - start_iter
     tokens_per_sec = steps * tokens_per_iter / train_seconds if steps else 0.0
