@@ -12,7 +12,9 @@ previous file intact):
     rng_state      the default generator's state: the next batch and dropout mask come from it
     tokenizer      the tokenizer's metadata (so ``sample`` can decode without the data folder)
 
-The learning rate needs no state of its own: nanoGPT's schedule is a pure function of ``iter_num``.
+Sampling needs only model, model_args, iter_num and tokenizer (``REQUIRED_KEYS``); resuming also needs optimizer,
+best_val_loss and rng_state (``RESUME_KEYS``). The learning rate needs no state of its own: nanoGPT's schedule is a
+pure function of ``iter_num``.
 """
 
 from __future__ import annotations
