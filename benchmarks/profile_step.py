@@ -79,12 +79,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--by-op", action="store_true")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--out", help="with --by-op: also append the table to this Markdown file")
     args = parser.parse_args()
     w = train_step.WORKLOADS[args.only]
     step = train_step.numpy_step_fn(w)
     step()
     if args.by_op:
-        print(by_op(step, args.steps))
+        table = by_op(step, args.steps)
+        print(table)
+        if args.out:
+            title = train_step.WORKLOADS[args.only]["title"]
+            with open(args.out, "a") as f:
+                f.write(f"\n## {title}: where the time goes ({_common.THREADS} threads, {args.steps} steps)\n\n")
+                f.write(table + "\n")
         return
     prof = cProfile.Profile()
     prof.enable()
