@@ -46,14 +46,16 @@ def import_torch():
 
 
 def alternate(
-    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2, settle: float = 0.0
+    fns: dict[str, Callable[[], object]], rounds: int, warmup: int = 2, inner: int = 1
 ) -> dict[str, list[float]]:
-    """Run each function ``warmup`` times, then ``rounds`` rounds of one call each, alternating; seconds per call.
+    """Alternate between the functions for ``rounds`` rounds; the seconds of each timed call, per function.
 
     Alternating (a, b, a, b, ...) rather than (a, a, ..., b, b, ...) spreads a noisy machine's slow spells over
-    both sides, so the ratio of the medians is trustworthy even when the absolute times are not. ``settle``
-    seconds of sleep before each timed call let the other framework's idle worker threads stop spinning (OpenBLAS
-    and OpenMP workers busy-wait for a while after their last task), so neither side pays for the other's.
+    both sides, so the ratio of the medians is trustworthy even when the absolute times are not. With
+    ``inner > 1`` each turn is ``inner`` consecutive calls of which the first is not timed: a training loop runs
+    step after step, and the first step after the other framework's turn pays for waking its worker threads (and
+    for the other framework's idle workers, which busy-wait for a while after their last task), which neither
+    framework pays in a real loop. ``warmup`` untimed calls of each come first.
     """
     for _ in range(warmup):
         for fn in fns.values():
@@ -62,11 +64,11 @@ def alternate(
     for r in range(rounds):
         order = list(fns.items()) if r % 2 == 0 else list(fns.items())[::-1]
         for k, fn in order:
-            if settle:
-                time.sleep(settle)
-            t0 = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - t0)
+            for i in range(inner):
+                t0 = time.perf_counter()
+                fn()
+                if inner == 1 or i > 0:
+                    times[k].append(time.perf_counter() - t0)
     return times
 
 

@@ -157,9 +157,9 @@ def run(quick: bool) -> str:
     rows = []
     for case in CASES:
         n_fwd, n_fb, t_fwd, t_fb = runners(case)
-        rounds = 3 if quick else 15
-        tf = _common.alternate({"n": n_fwd, "t": t_fwd}, rounds=rounds)
-        tb = _common.alternate({"n": n_fb, "t": t_fb}, rounds=rounds)
+        rounds = 2 if quick else 8
+        tf = _common.alternate({"n": n_fwd, "t": t_fwd}, rounds=rounds, inner=4)
+        tb = _common.alternate({"n": n_fb, "t": t_fb}, rounds=rounds, inner=4)
         nf, tff = _common.median(tf["n"]) * 1e3, _common.median(tf["t"]) * 1e3
         nb, tbb = _common.median(tb["n"]) * 1e3, _common.median(tb["t"]) * 1e3
         rows.append([case.name, case.shape, f"{nf:.2f}", f"{tff:.2f}", f"{nf / tff:.2f}x", f"{nb:.2f}", f"{tbb:.2f}",
@@ -170,7 +170,8 @@ def run(quick: bool) -> str:
         "",
         f"Machine: {_common.machine_line()}.",
         "",
-        "Medians of alternating runs (forward alone under no-grad; forward + backward with a fixed upstream "
+        "Medians over alternating turns of 4 consecutive calls, the first untimed (forward alone under no-grad; "
+        "forward + backward with a fixed upstream "
         "gradient); ratio < 1 means numpy2gpt is faster. Each op is first checked to give PyTorch's gradients.",
         "",
         _common.markdown_table(header, rows),

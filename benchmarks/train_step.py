@@ -14,9 +14,10 @@ Workloads (float32 throughout, 2 threads for both: torch.set_num_threads(2), OPE
   tokens, random weights.
 
 Both models hold the same weights (the reference's, copied by name), so the first losses are checked to agree.
-Steps alternate between the two frameworks and the medians are reported: on a noisy machine the ratio is the
-number to trust. Peak memory is each framework's own subprocess (nothing of the other imported): ru_maxrss after a
-few steps, and the same minus the process's resident size before the model was built (the libraries' share).
+The frameworks take turns of a few consecutive steps and the medians are reported: on a noisy machine the ratio
+is the number to trust. Peak memory is each framework's own subprocess (nothing of the other imported): its peak
+resident size (VmHWM, what ru_maxrss reports for a process started from a shell) after a few steps, and the same
+minus the process's resident size before the model was built (the libraries' share).
 The page faults per step come from the same subprocess (ru_minflt).
 """
 
@@ -36,14 +37,16 @@ WORKLOADS = {
     "cpu": dict(
         cfg=dict(block_size=64, vocab_size=65, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=True),
         batch=12,
-        rounds=40,
+        rounds=12,
+        inner=5,
         train=True,
         title="nanoGPT CPU config: train step (4L 4H 128d, B12 T64, V65)",
     ),
     "baby": dict(
         cfg=dict(block_size=256, vocab_size=65, n_layer=6, n_head=6, n_embd=384, dropout=0.0, bias=True),
         batch=8,
-        rounds=16,
+        rounds=8,
+        inner=3,
         train=True,
         title="baby GPT: train step (6L 6H 384d, B8 T256, V65)",
     ),
@@ -51,7 +54,8 @@ WORKLOADS = {
         cfg=dict(block_size=1024, vocab_size=50257, n_layer=12, n_head=12, n_embd=768, dropout=0.0, bias=True),
         batch=1,
         seq=256,
-        rounds=10,
+        rounds=6,
+        inner=3,
         train=False,
         title="GPT-2 124M shape: no-grad forward (12L 12H 768d, B1 T256, V50257)",
     ),
@@ -266,7 +270,7 @@ def run(names: list[str], quick: bool, memory: bool) -> str:
         if agree > 1e-3:
             raise RuntimeError(f"{name}: numpy2gpt and PyTorch disagree ({agree:.1e}); timings would be meaningless")
         times = _common.alternate(
-            {"numpy2gpt": nstep, "torch": tstep}, rounds=rounds, warmup=1 if quick else 3, settle=0.2
+            {"numpy2gpt": nstep, "torch": tstep}, rounds=rounds, warmup=1 if quick else 2, inner=w["inner"]
         )
         del nstep, tstep, tmodel, weights
         tn, tt = _common.median(times["numpy2gpt"]), _common.median(times["torch"])
@@ -315,7 +319,8 @@ def run(names: list[str], quick: bool, memory: bool) -> str:
         f"NumPy/OpenBLAS {peak['numpy']:.0f} GFLOP/s, "
         f"torch {peak['torch']:.0f} GFLOP/s; '% peak' below is of {best_peak:.0f}.",
         "",
-        "Medians of alternating steps in one process (same weights, same batches); "
+        "Medians over alternating turns in one process (same weights, same batches): each turn runs a few "
+        "consecutive steps of one framework and times all but the first (see `_common.alternate`); "
         "ratio < 1 means numpy2gpt is faster.",
         "GFLOP/s counts matmul FLOPs only, nanoGPT's MFU convention (attention over the full T x T).",
         "",
