@@ -203,12 +203,18 @@ class CausalAttention(Function):
         t, s = q.shape[-2], k.shape[-2]
         batch = do.shape[:-2]
         gq = np.empty((*batch, *q.shape[-2:]), dtype=q.dtype) if need_q else None
-        gk = np.zeros((*batch, *k.shape[-2:]), dtype=k.dtype) if need_k else None
-        gv = np.zeros((*batch, *v.shape[-2:]), dtype=v.dtype) if need_v else None
-        for (r0, r1, keys), p in zip(_query_blocks(t, s), ps, strict=True):
+        gk = np.empty((*batch, *k.shape[-2:]), dtype=k.dtype) if need_k else None
+        gv = np.empty((*batch, *v.shape[-2:]), dtype=v.dtype) if need_v else None
+        # Last block first: it sees every key, so it writes dk and dv whole and the others add into a prefix.
+        first = True
+        for (r0, r1, keys), p in reversed(list(zip(_query_blocks(t, s), ps, strict=True))):
             do_b = do[..., r0:r1, :]
             if need_v:
-                gv[..., :keys, :] += np.matmul(np.swapaxes(self._dropped(p, r0, r1, keys), -1, -2), do_b)
+                pd_t = np.swapaxes(self._dropped(p, r0, r1, keys), -1, -2)
+                if first:
+                    np.matmul(pd_t, do_b, out=gv)
+                else:
+                    gv[..., :keys, :] += np.matmul(pd_t, do_b)
             if need_q or need_k:
                 ds = np.matmul(do_b, np.swapaxes(v[..., :keys, :], -1, -2))  # dPd
                 if self.keep is not None:
@@ -220,7 +226,11 @@ class CausalAttention(Function):
                 if need_q:
                     np.matmul(ds, k[..., :keys, :], out=gq[..., r0:r1, :])
                 if need_k:
-                    gk[..., :keys, :] += np.matmul(np.swapaxes(ds, -1, -2), q[..., r0:r1, :])
+                    if first:
+                        np.matmul(np.swapaxes(ds, -1, -2), q[..., r0:r1, :], out=gk)
+                    else:
+                        gk[..., :keys, :] += np.matmul(np.swapaxes(ds, -1, -2), q[..., r0:r1, :])
+            first = False
         return tuple(
             None if g is None else Tensor._wrap(sum_to(g, x.shape))
             for g, x in zip((gq, gk, gv), (q, k, v), strict=True)
