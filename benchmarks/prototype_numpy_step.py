@@ -316,7 +316,7 @@ def main() -> None:
 
     fns = {"numpy": nstep} if args.no_torch_timing else {"numpy": nstep, "torch": tstep}
     f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    times = _common.alternate(fns, rounds=args.steps)
+    times = _common.alternate(fns, rounds=args.steps, inner=3)
     f1 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     med = {k: _common.median(v) * 1e3 for k, v in times.items()}
     print({k: f"{v:.1f} ms" for k, v in med.items()}, f"faults/round {(f1 - f0) / args.steps:.0f}")
