@@ -179,3 +179,14 @@ def test_bad_config_files(tmp_path, content, message):
 def test_python_dash_m():
     result = subprocess.run([sys.executable, "-m", "numpy2gpt.gpt", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "prepare" in result.stdout and "sample" in result.stdout
+
+
+def test_data_is_short_for_data_file(text_file, tmp_path, capsys):
+    """`--data FILE` (the issue's spelling) means `--data-file FILE` for prepare and train."""
+    data = tmp_path / "prepared"
+    assert run(["prepare", "--data", text_file, "--out", data], capsys)[0] == 0
+    assert (data / "meta.json").exists()
+    out = tmp_path / "out"
+    assert run(["train", "--data", text_file, "--out-dir", out, "--max-iters", 2, *TINY, "--no-sample-at-end"],
+               capsys)[0] == 0  # fmt: skip
+    assert load_checkpoint(out)["config"]["data_file"] == str(text_file.resolve())

@@ -61,6 +61,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             group = parser.add_argument_group(starts[f.name])
         kind = _field_type(f)
         flag = "--" + f.name.replace("_", "-")
+        flags = (flag, "--data") if f.name == "data_file" else (flag,)  # the and nanoGPT-style short name
         help_text = f.metadata.get("help", "")
         if f.default not in ("", None):
             help_text += f" (default: {f.default})"
@@ -70,7 +71,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             )
         else:
             metavar = FIELD_METAVARS.get(f.name, METAVARS[kind])
-            group.add_argument(flag, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
+            group.add_argument(*flags, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="tokenize a corpus into train.bin/val.bin + meta.json")
     p.add_argument("--dataset", default="python_docs", help="built-in corpus (default: python_docs, embedded)")
-    p.add_argument("--data-file", default=None, help="a local UTF-8 text file instead of a built-in corpus")
+    p.add_argument("--data-file", "--data", dest="data_file", default=None, help="a local UTF-8 text file instead of a built-in corpus")
     p.add_argument("--tokenizer", default="char", choices=["char", "gpt2"], help="default: char")
     p.add_argument("--block-size", type=int, default=None, help="check that each split holds one window of this")
     p.add_argument(
