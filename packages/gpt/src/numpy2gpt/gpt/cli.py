@@ -71,7 +71,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             )
         else:
             metavar = FIELD_METAVARS.get(f.name, METAVARS[kind])
-            group.add_argument(*flags, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
+            group.add_argument(
+                *flags, dest=f.name, type=kind, default=argparse.SUPPRESS, metavar=metavar, help=help_text
+            )
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -123,7 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prepare", help="tokenize a corpus into train.bin/val.bin + meta.json")
     p.add_argument("--dataset", default="python_docs", help="built-in corpus (default: python_docs, embedded)")
-    p.add_argument("--data-file", "--data", dest="data_file", default=None, help="a local UTF-8 text file instead of a built-in corpus")
+    p.add_argument(
+        "--data-file",
+        "--data",
+        dest="data_file",
+        default=None,
+        help="a local UTF-8 text file instead of a built-in corpus",
+    )
     p.add_argument("--tokenizer", default="char", choices=["char", "gpt2"], help="default: char")
     p.add_argument("--block-size", type=int, default=None, help="check that each split holds one window of this")
     p.add_argument(
