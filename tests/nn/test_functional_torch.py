@@ -118,15 +118,21 @@ def test_matches_torch(name: str, dtype) -> None:
     compare(ours, theirs, arrays, dtype)
 
 
-def test_gpt_sized_cross_entropy_matches_torch_float32() -> None:
-    z = np.random.default_rng(1).standard_normal((256, 2000)).astype(np.float32) * 4
-    t = np.random.default_rng(2).integers(0, 2000, size=256)
+def _cross_entropy_both(z: np.ndarray, t: np.ndarray):
+    """Mean cross-entropy and its gradient w.r.t. the logits, from numpy2gpt and from torch."""
     ours = Tensor(z, requires_grad=True)
     loss = F.cross_entropy(ours, t)
     loss.backward()
     theirs = torch.tensor(z, requires_grad=True)
     tloss = TF.cross_entropy(theirs, torch.from_numpy(t))
     tloss.backward()
+    return loss, tloss, ours, theirs
+
+
+def test_gpt_sized_cross_entropy_matches_torch_float32() -> None:
+    z = np.random.default_rng(1).standard_normal((256, 2000)).astype(np.float32) * 4
+    t = np.random.default_rng(2).integers(0, 2000, size=256)
+    loss, tloss, ours, theirs = _cross_entropy_both(z, t)
     assert loss.item() == pytest.approx(tloss.item(), rel=1e-6)
     np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-5, atol=1e-9)
 
@@ -148,11 +154,6 @@ def test_cross_entropy_with_minus_inf_logits_and_ignored_rows_matches_torch() ->
     # -inf logits (a masked vocabulary), including at column 0 of an ignored row, must not produce nan
     z = np.array([[-np.inf, 1.0, 2.0], [0.5, -np.inf, 3.0], [1.0, 2.0, 3.0]], dtype=np.float32)
     t = np.array([-100, 2, 1])
-    ours = Tensor(z, requires_grad=True)
-    loss = F.cross_entropy(ours, t)
-    loss.backward()
-    theirs = torch.tensor(z, requires_grad=True)
-    tloss = TF.cross_entropy(theirs, torch.from_numpy(t))
-    tloss.backward()
+    loss, tloss, ours, theirs = _cross_entropy_both(z, t)
     assert loss.item() == pytest.approx(tloss.item(), rel=1e-6)
     np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy(), rtol=1e-5, atol=1e-7)
