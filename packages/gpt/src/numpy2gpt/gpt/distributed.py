@@ -1,0 +1,348 @@
+"""Data-parallel training over processes and machines with MPI (``mpiexec -n N numpy2gpt train``).
+
+Every rank holds a full copy of the model; per optimizer step each rank runs its share of the micro-batches,
+then the gradients are summed with ONE ``Allreduce`` over one flat contiguous buffer and divided by the number
+of ranks, so that every rank applies the same AdamW step to the same weights::
+
+    g = (1 / N) * sum_r g_r        g_r: the gradient of rank r's micro-batches, each loss divided by G / N
+
+(with G micro-batches per step in all, the mean over the G micro-batch losses, exactly as one process computes
+it, up to float32 rounding). The buffer also carries the step's loss and, per parameter, whether any rank has a
+gradient for it (so a parameter no rank touched keeps ``grad = None``, as in one process).
+
+This module holds:
+
+    launched_world_size()  how many ranks mpiexec started, read from the environment (mpi4py is not imported)
+    World                  rank, size, local rank and size (ranks sharing this machine), and the collectives:
+                           broadcast of a nested dict of arrays, sums of small arrays, barrier, abort_on_error
+    init_world()           the World of this process: MPI's when launched with N > 1 ranks, else a single one
+    GradientAverager       the flat-buffer gradient Allreduce, allocated once
+    rank_threads()         how many BLAS threads each rank should use (one per core it owns)
+
+Without mpiexec (or with ``-n 1``) nothing is imported and every collective is a no-op: the ordinary
+single-process path. mpi4py comes with ``pip install 'numpy2gpt-gpt[mpi]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import pickle
+import sys
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# The variables an MPI launcher sets in every process it starts, holding the number of processes:
+# Open MPI (mpiexec, mpirun), MPICH and Intel MPI (Hydra's PMI), MVAPICH2.
+SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
+THREADS_ENV = "NUMPY2GPT_RANK_THREADS"
+BCAST_CHUNK = 1 << 30  # bytes per Bcast call: stays below MPI's 2^31-element count limit
+INSTALL_HINT = "pip install 'numpy2gpt-gpt[mpi]'"
+
+
+class MPIUnavailableError(ImportError):
+    """Launched by mpiexec with several ranks, but mpi4py cannot be imported."""
+
+
+def launched_world_size(environ: dict[str, str] | None = None) -> int:
+    """The number of ranks an MPI launcher started this process among (1 when not launched by one).
+
+    Read from the launcher's environment variables, so it costs nothing and imports nothing."""
+    env = os.environ if environ is None else environ
+    for name in SIZE_VARIABLES:
+        value = env.get(name, "")
+        if value.strip().isdigit():
+            return max(1, int(value))
+    return 1
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the ranks of a data-parallel job.
+
+    ``rank`` in ``[0, size)``; ``local_rank`` in ``[0, local_size)`` counts the ranks on this machine (they share
+    its disk). ``cores`` is this rank's fair share of the cores it may run on: the cores of its CPU affinity
+    divided by the number of ranks on this machine whose affinity overlaps it (0: not known, a single process).
+    ``comm`` is mpi4py's ``COMM_WORLD``, or None for a single process, where every collective below returns its
+    input (no copy, no import)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+    local_size: int = 1
+    cores: int = 0
+    comm: Any = None
+
+    @property
+    def is_main(self) -> bool:
+        """True on rank 0: the rank that prints, plots and writes checkpoints and metrics."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1 and self.comm is not None
+
+    def barrier(self) -> None:
+        """Wait until every rank arrives here."""
+        if self.distributed:
+            self.comm.Barrier()
+
+    def sum(self, values: Any) -> np.ndarray:
+        """The elementwise sum over ranks of a small float64 array (every rank gets it)."""
+        out = np.array(values, dtype=np.float64)  # a copy: the caller's array is untouched
+        if self.distributed:
+            from mpi4py import MPI
+
+            self.comm.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
+        return out
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` (small, picklable), as a list on rank 0; None on the other ranks."""
+        if not self.distributed:
+            return [obj]
+        return self.comm.gather(obj, root=0)
+
+    def broadcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank: a nested structure (dicts, lists, numbers, strings, NumPy arrays).
+
+        The structure goes as one small pickle; the arrays as raw bytes in one flat buffer, sent in 1 GiB pieces
+        (a checkpoint of GPT-2 with its AdamW moments is 1.5 GB). Other ranks pass anything (e.g. None)."""
+        if not self.distributed:
+            return obj
+        from mpi4py import MPI
+
+        arrays: list[np.ndarray] = []
+        skeleton = _strip_arrays(obj, arrays) if self.is_main else None
+        specs = [(a.dtype.str, a.shape) for a in arrays]
+        skeleton, specs = self.comm.bcast((skeleton, specs), root=0)
+        nbytes = [int(np.dtype(d).itemsize * math.prod(s)) for d, s in specs]
+        flat = np.empty(sum(nbytes), dtype=np.uint8)
+        if self.is_main and arrays:
+            np.concatenate([np.ascontiguousarray(a).reshape(-1).view(np.uint8) for a in arrays], out=flat)
+        for start in range(0, flat.size, BCAST_CHUNK):
+            self.comm.Bcast([flat[start : start + BCAST_CHUNK], MPI.BYTE], root=0)
+        if self.is_main:
+            return obj
+        offsets = np.cumsum([0, *nbytes])
+        received = [flat[offsets[i] : offsets[i + 1]].view(np.dtype(d)).reshape(s) for i, (d, s) in enumerate(specs)]
+        return _fill_arrays(skeleton, received)
+
+    def broadcast_parameters(self, params: Iterable[Any]) -> None:
+        """Overwrite every rank's parameters (tensors with ``.data``) in place with rank 0's."""
+        if not self.distributed:
+            return
+        params = list(params)
+        values = self.broadcast([p.data for p in params] if self.is_main else None)
+        if not self.is_main:
+            for p, value in zip(params, values, strict=True):
+                if p.data.shape != value.shape:
+                    raise ValueError(f"rank {self.rank}: a parameter has shape {p.data.shape}, rank 0's {value.shape}")
+                p.data[...] = value
+
+    @contextlib.contextmanager
+    def abort_on_error(self) -> Iterator[None]:
+        """End the whole job when this rank fails: print one line naming the rank and the error (after the
+        traceback) on stderr, then ``MPI_Abort``, which stops every rank within seconds instead of leaving the
+        others waiting forever in their next collective. A no-op for a single process."""
+        try:
+            yield
+        except (Exception, KeyboardInterrupt) as e:
+            if not self.distributed:
+                raise
+            if not isinstance(e, KeyboardInterrupt):
+                traceback.print_exc(file=sys.stderr)
+            what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+            print(f"numpy2gpt: rank {self.rank} of {self.size} failed: {what}; aborting the job", file=sys.stderr)
+            sys.stderr.flush()
+            sys.stdout.flush()
+            self.comm.Abort(1)
+            raise  # only reached if Abort returned (it does not)
+
+
+SINGLE = World()
+
+
+def _strip_arrays(obj: Any, arrays: list[np.ndarray]) -> Any:
+    """``obj`` with each ndarray replaced by a placeholder holding its index in ``arrays`` (appended to)."""
+    if isinstance(obj, np.ndarray):
+        arrays.append(obj)
+        return _ArrayRef(len(arrays) - 1)
+    if isinstance(obj, dict):
+        return {k: _strip_arrays(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_strip_arrays(v, arrays) for v in obj)
+    pickle.dumps(obj)  # fails here, on rank 0, naming the type, rather than inside the collective
+    return obj
+
+
+def _fill_arrays(obj: Any, arrays: list[np.ndarray]) -> Any:
+    if isinstance(obj, _ArrayRef):
+        return arrays[obj.index].copy()  # its own writable memory, not a view of the receive buffer
+    if isinstance(obj, dict):
+        return {k: _fill_arrays(v, arrays) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_fill_arrays(v, arrays) for v in obj)
+    return obj
+
+
+@dataclass(frozen=True)
+class _ArrayRef:
+    index: int
+
+
+def init_world(environ: dict[str, str] | None = None) -> World:
+    """The World of this process.
+
+    Launched by mpiexec with N > 1 ranks: imports mpi4py (which initialises MPI) and returns rank, size, and
+    the ranks sharing this machine (``COMM_TYPE_SHARED``). Otherwise the single-process World, importing
+    nothing. Under mpiexec without mpi4py: ``MPIUnavailableError`` saying what to install."""
+    if launched_world_size(environ) <= 1:
+        return SINGLE
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise MPIUnavailableError(
+            f"launched by mpiexec with {launched_world_size(environ)} ranks, but mpi4py is not installed "
+            f"({e}): {INSTALL_HINT}"
+        ) from None
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() == 1:
+        return SINGLE
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
+    try:
+        mine = _affinity()
+        sharing = sum(1 for cpus in local.allgather(mine) if cpus & mine)  # this rank included
+        cores = max(1, len(mine) // max(1, sharing))
+        return World(comm.Get_rank(), comm.Get_size(), local.Get_rank(), local.Get_size(), cores, comm)
+    finally:
+        local.Free()
+
+
+def _affinity() -> set[int]:
+    """The CPUs this process may run on (all of them where the OS cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return set(os.sched_getaffinity(0))
+    return set(range(os.cpu_count() or 1))
+
+
+class GradientAverager:
+    """Averages the gradients of ``params`` over the ranks with one in-place Allreduce per step.
+
+    The flat buffer (one per parameter dtype; float32 models have one) is allocated once and holds, in order,
+    every parameter's gradient, then one flag per parameter (1 if this rank has a gradient for it), then
+    ``n_extra`` scalars that are averaged with the gradients (the step's loss). ``4 x n_params`` bytes go each
+    way per step for a float32 model."""
+
+    def __init__(self, world: World, params: Iterable[Any], n_extra: int = 1) -> None:
+        self.world = world
+        self.params = [p for p in params if p.requires_grad]
+        self.n_extra = n_extra
+        self.groups: dict[np.dtype, list[int]] = {}  # dtype -> indices into self.params
+        for i, p in enumerate(self.params):
+            self.groups.setdefault(p.data.dtype, []).append(i)
+        self.buffers: dict[np.dtype, np.ndarray] = {}
+        if world.distributed:
+            for k, (dtype, idx) in enumerate(self.groups.items()):
+                extra = len(idx) + (n_extra if k == 0 else 0)  # the scalars travel in the first buffer
+                self.buffers[dtype] = np.empty(sum(self.params[i].data.size for i in idx) + extra, dtype=dtype)
+
+    def __call__(self, *extra: float) -> tuple[float, ...]:
+        """Replace each gradient by its mean over the ranks; return the means of ``extra`` (the loss, ...).
+
+        A parameter without a gradient counts as zero; it keeps ``grad = None`` only if no rank has one."""
+        if len(extra) != self.n_extra:
+            raise ValueError(f"expected {self.n_extra} extra scalars to average, got {len(extra)}")
+        if not self.world.distributed:
+            return tuple(float(e) for e in extra)
+        from mpi4py import MPI
+
+        from numpy2gpt.autograd import Tensor
+
+        means: tuple[float, ...] = ()
+        scale = 1.0 / self.world.size
+        for k, (dtype, idx) in enumerate(self.groups.items()):
+            buf = self.buffers[dtype]
+            views = self._pack(buf, idx)
+            if k == 0:
+                buf[buf.size - self.n_extra :] = extra
+            self.world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            flags = buf[sum(v.size for v in views) :][: len(idx)]
+            for i, view, flag in zip(idx, views, flags, strict=True):
+                p = self.params[i]
+                if flag == 0:
+                    p.grad = None  # no rank had a gradient: the optimizer skips it, as in one process
+                elif p.grad is None:
+                    p.grad = Tensor(view * scale)
+                else:
+                    np.multiply(view, scale, out=p.grad.data)
+            if k == 0:
+                means = tuple(float(v) * scale for v in buf[buf.size - self.n_extra :])
+        return means
+
+    def _pack(self, buf: np.ndarray, idx: list[int]) -> list[np.ndarray]:
+        """Copy the gradients (zeros where None) and the has-gradient flags into ``buf``; the gradients' views."""
+        views, start = [], 0
+        flags = buf[sum(self.params[i].data.size for i in idx) :]
+        for j, i in enumerate(idx):
+            p = self.params[i]
+            view = buf[start : start + p.data.size].reshape(p.data.shape)
+            start += p.data.size
+            if p.grad is None:
+                view.fill(0)
+            else:
+                np.copyto(view, p.grad.data)
+            views.append(view)
+            flags[j] = p.grad is not None
+        return views
+
+
+def rank_threads(world: World, requested: int = 0, environ: dict[str, str] | None = None) -> int | None:
+    """The number of BLAS threads each rank should use, or None to leave the library's setting alone.
+
+    ``requested`` > 0 (the ``--rank-threads`` flag) wins, then the ``NUMPY2GPT_RANK_THREADS`` variable; else, with
+    several ranks on this machine, ``world.cores``: the cores this rank may run on divided among the ranks that
+    share them, so N ranks on N cores run one thread each instead of N x N threads fighting for N cores (bound
+    one rank per core, as Open MPI does for up to two ranks, each sees one core). A single process: None."""
+    env = os.environ if environ is None else environ
+    if requested > 0:
+        return requested
+    value = env.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
+        return int(value)
+    if world.local_size <= 1:
+        return None
+    return max(1, world.cores)
+
+
+@contextlib.contextmanager
+def limit_threads(n: int | None) -> Iterator[None]:
+    """Run the block with at most ``n`` BLAS/OpenMP threads (threadpoolctl), restoring the setting after;
+    ``n`` None: unchanged."""
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        raise MPIUnavailableError(f"limiting BLAS threads per rank needs threadpoolctl: {INSTALL_HINT}") from None
+    with threadpool_limits(limits=n):
+        yield
+
+
+__all__ = [
+    "SINGLE",
+    "GradientAverager",
+    "MPIUnavailableError",
+    "World",
+    "init_world",
+    "launched_world_size",
+    "limit_threads",
+    "rank_threads",
+]
