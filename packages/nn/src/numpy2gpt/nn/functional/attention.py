@@ -78,7 +78,8 @@ class ScaledDotProductAttention(Function):
         if self.hidden is not None:
             np.copyto(s, -np.inf, where=self.hidden)
         # softmax over the keys, in place on the scores
-        m = np.fmax.reduce(s, axis=-1, keepdims=True)  # the row max (fmax: 4x faster than max here)
+        # the row max (fmax: 4x faster than max here; -inf, a dead row, when there are no keys at all)
+        m = np.fmax.reduce(s, axis=-1, keepdims=True, initial=-np.inf)
         dead = None
         if masked:
             dead = np.isneginf(m)
@@ -268,7 +269,9 @@ def scaled_dot_product_attention(
     t, s = scores_shape[-2:]
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    if scale is None:  # (with E = 0 every score is an empty dot product, 0, whatever the scale: as PyTorch)
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+    scale = float(scale)
 
     hidden = additive = None
     if is_causal:
@@ -304,7 +307,7 @@ def scaled_dot_product_attention(
             keep = keep_mask(scores_shape, dropout_p, dtype, generator or default_generator())
             dropout_scale = 1.0 / (1.0 - dropout_p)
     save = will_record(q, k, v)
-    if is_causal and t <= s:  # every query sees at least one key: the blocked path, which skips hidden keys
+    if is_causal and 0 < t <= s:  # every query sees at least one key: the blocked path, which skips hidden keys
         return CausalAttention(scale, keep, dropout_scale, save)(q, k, v)
     return ScaledDotProductAttention(scale, hidden, additive, keep, dropout_scale, save)(q, k, v)
 

@@ -44,7 +44,7 @@ class Embedding(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         weight = self.inputs[0].data
-        rows = gy.data.reshape(-1, weight.shape[1])
+        rows = gy.data.reshape(self.idx.size, weight.shape[1])  # (not -1: any size may be 0)
         return Tensor._wrap(segment_sum_rows(self.idx.reshape(-1), rows, weight.shape[0]))
 
 

@@ -12,6 +12,7 @@ Composed twin: ``composed.linear`` (``x @ weight.T + bias`` from autograd's matm
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ class Linear(Function):
     differentiable_backward = False
 
     def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-        x2 = x.reshape(-1, x.shape[-1])
+        x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # (not -1: any size may be 0)
         y2 = np.matmul(x2, weight.T)
         if bias is not None:
             y2 += bias
@@ -35,9 +36,10 @@ class Linear(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = self.inputs[0].data, self.inputs[1].data
         need = self.needs_input_grad
-        gy2 = gy.data.reshape(-1, weight.shape[0])
+        n = math.prod(x.shape[:-1])
+        gy2 = gy.data.reshape(n, weight.shape[0])
         gx = Tensor._wrap(np.matmul(gy2, weight).reshape(x.shape)) if need[0] else None  # dy @ W
-        gw = Tensor._wrap(np.matmul(gy2.T, x.reshape(-1, x.shape[-1]))) if need[1] else None  # dy^T @ x
+        gw = Tensor._wrap(np.matmul(gy2.T, x.reshape(n, x.shape[-1]))) if need[1] else None  # dy^T @ x
         if len(need) == 2:
             return gx, gw
         gb = Tensor._wrap(gy2.sum(axis=0)) if need[2] else None  # sum of dy over the batch

@@ -45,14 +45,17 @@ class CrossEntropy(Function):
         return np.arange(len(t)), t
 
     def forward(self, logits: np.ndarray) -> np.ndarray:
-        z = logits.reshape(-1, logits.shape[-1])
-        rows, t = self._rows()
-        e = np.subtract(z, z.max(axis=1, keepdims=True))  # the buffer that becomes the gradient
-        target_logit = e[rows, t]  # z_i[t_i] - m_i
-        np.exp(e, out=e)
-        total = e.sum(axis=1, keepdims=True)
-        loss = np.log(total).reshape(-1)
-        loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max m_i cancels
+        z = logits.reshape(len(self.targets), logits.shape[-1])  # (not -1: any size may be 0)
+        if z.shape[1] == 0:  # no classes: the caller checked that every row is ignored, so every loss is 0
+            e, total, loss = z.copy(), np.ones((len(z), 1), z.dtype), np.zeros(len(z), z.dtype)
+        else:
+            rows, t = self._rows()
+            e = np.subtract(z, z.max(axis=1, keepdims=True))  # the buffer that becomes the gradient
+            target_logit = e[rows, t]  # z_i[t_i] - m_i
+            np.exp(e, out=e)
+            total = e.sum(axis=1, keepdims=True)
+            loss = np.log(total).reshape(-1)
+            loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max m_i cancels
         if self.valid is not None:
             loss[~self.valid] = 0.0  # (assigned, not multiplied: an ignored row may hold -inf logits)
         if self.save:  # softmax = e / total; the division is folded into backward's scaling
@@ -71,8 +74,8 @@ class CrossEntropy(Function):
         e, self.e = self.e, None  # backward owns exp(z - m) and turns it into the gradient in place
         total = self.total
         if e is None:  # a second backward (retain_graph=True): recompute it
-            z = logits.reshape(-1, logits.shape[-1])
-            e = np.subtract(z, z.max(axis=1, keepdims=True))
+            z = logits.reshape(len(self.targets), logits.shape[-1])
+            e = np.subtract(z, z.max(axis=1, keepdims=True, initial=-np.inf))
             np.exp(e, out=e)
         # w_i: dL/dloss_i (dy / count, dy, or dy_i), 0 for ignored rows
         g = gy.data
@@ -84,9 +87,10 @@ class CrossEntropy(Function):
             w = np.full((len(e), 1), scale, dtype=e.dtype)
         if self.valid is not None:
             w *= self.valid[:, None]
-        rows, t = self._rows()
         e *= w / total  # w_i * softmax(z_i)
-        e[rows, t] -= w[:, 0]  # ... - w_i * onehot(t_i)
+        if e.size:
+            rows, t = self._rows()
+            e[rows, t] -= w[:, 0]  # ... - w_i * onehot(t_i)
         return Tensor._wrap(e.reshape(logits.shape))
 
 

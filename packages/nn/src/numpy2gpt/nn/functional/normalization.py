@@ -38,13 +38,14 @@ class LayerNorm(Function):
         weight = params[0].reshape(-1) if self.has_weight else None
         bias = params[-1].reshape(-1) if self.has_bias else None
         d = math.prod(x.shape[x.ndim - self.ndim :])
-        x2 = x.reshape(-1, d)
+        x2 = x.reshape(math.prod(x.shape[: x.ndim - self.ndim]), d)  # (not -1: any size may be 0)
+        inv_d = 1.0 / max(d, 1)  # rows of 0 elements (d = 0) give an empty output, as in PyTorch
         # Row reductions with einsum: no temporary array, and faster than .mean(axis=1) in NumPy 2.
         mean = np.einsum("ij->i", x2)
-        mean *= 1.0 / d
+        mean *= inv_d
         xhat = np.subtract(x2, mean[:, None])
         var = np.einsum("ij,ij->i", xhat, xhat)
-        var *= 1.0 / d
+        var *= inv_d
         var += self.eps
         rstd = np.sqrt(var, out=var)
         np.divide(1.0, rstd, out=rstd)
@@ -66,7 +67,8 @@ class LayerNorm(Function):
         need = self.needs_input_grad
         xhat, rstd = self.xhat, self.rstd
         d = xhat.shape[1]
-        gy2 = gy.data.reshape(-1, d)
+        gy2 = gy.data.reshape(xhat.shape)
+        inv_d = 1.0 / max(d, 1)
         grads: list[Tensor | None] = [None]
         if self.has_weight:
             weight = self.inputs[1]
@@ -79,9 +81,9 @@ class LayerNorm(Function):
         if need[0]:
             g = gy2 * self.inputs[1].data.reshape(-1) if self.has_weight else gy2  # g = dy * w
             mean_g = np.einsum("ij->i", g)[:, None]
-            mean_g *= 1.0 / d
+            mean_g *= inv_d
             mean_gxh = np.einsum("ij,ij->i", g, xhat)[:, None]
-            mean_gxh *= 1.0 / d
+            mean_gxh *= inv_d
             gx = np.multiply(xhat, mean_gxh)
             gx += mean_g
             np.subtract(g, gx, out=gx)

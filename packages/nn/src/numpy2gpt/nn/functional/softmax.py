@@ -35,6 +35,9 @@ class Softmax(Function):
         self.axis = axis
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.size == 0:
+            self.y = np.exp(x)  # nothing to normalise (and no maximum to take)
+            return self.y
         y = np.subtract(x, x.max(axis=self.axis, keepdims=True))
         np.exp(y, out=y)
         y /= y.sum(axis=self.axis, keepdims=True)
@@ -60,6 +63,8 @@ class LogSoftmax(Function):
         self.p: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.size == 0:
+            return x - x  # nothing to normalise (and no maximum to take)
         y = np.subtract(x, x.max(axis=self.axis, keepdims=True))
         p = np.exp(y)
         s = p.sum(axis=self.axis, keepdims=True)
