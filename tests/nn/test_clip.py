@@ -132,6 +132,26 @@ def test_nonfinite_norm():
     assert math.isinf(utils.clip_grad_norm_([p], 1.0))
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("norm_type", [2.0, math.inf])
+def test_nonfinite_norm_makes_the_gradients_what_torch_makes_them(bad, norm_type):
+    """error_if_nonfinite=False: a nan norm turns every gradient nan, an inf norm scales by 0 (inf * 0 = nan)."""
+    torch = pytest.importorskip("torch")
+    params = params_with_grads(np.float32)
+    params[1].grad.data[2] = bad
+    tparams = []
+    for p in params:
+        t = torch.tensor(p.data.copy(), requires_grad=True)
+        t.grad = torch.tensor(p.grad.data.copy())
+        tparams.append(t)
+    total = utils.clip_grad_norm_(params, 1.0, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(tparams, 1.0, norm_type=norm_type, foreach=False)
+    np.testing.assert_array_equal(total, ttotal.item())
+    for p, t in zip(params, tparams, strict=True):
+        np.testing.assert_array_equal(p.grad.data, t.grad.numpy())  # (nan == nan here)
+    assert np.isnan(params[0].grad.data).all() == np.isnan(bad)
+
+
 def test_exported_from_optim():
     assert optim.clip_grad_norm_ is utils.clip_grad_norm_
 

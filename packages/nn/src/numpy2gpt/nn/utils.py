@@ -119,7 +119,7 @@ def clip_grad_norm_(
     # clip_coef = max_norm / (total + 1e-6), in the gradients' dtype and as torch evaluates it (reciprocal first)
     dtype = total.dtype.type
     clip_coef = np.reciprocal(total + dtype(1e-6)) * dtype(max_norm)
-    if clip_coef < 1.0:
+    if clip_coef < 1.0 or np.isnan(clip_coef):  # a nan norm makes every gradient nan, as in PyTorch
         with np.errstate(invalid="ignore"):  # an inf norm gives inf * 0 = nan, as in PyTorch
             _update_grads(params, lambda g, out: np.multiply(g, clip_coef, out=out))
     return float(total)
