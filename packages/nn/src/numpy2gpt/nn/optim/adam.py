@@ -42,6 +42,7 @@ class Adam(Optimizer):
     """
 
     decoupled_weight_decay = False
+    elementwise = True  # the rule treats every element alike: it runs over chunks of flat buffers
 
     def __init__(
         self,

@@ -18,16 +18,20 @@ a fresh copy of the model: resuming a run from a checkpoint then continues bit f
 A subclass supplies ``_validate_group`` (check one group's hyperparameters) and ``_update`` (the update
 rule for one parameter, in place on its ndarray). The updates run on raw arrays with ``out=`` arguments and
 reuse scratch buffers (``_scratch``) shared by all parameters, so a step allocates nothing after the first.
+For an elementwise rule (SGD, Adam, AdamW) the parameters and their state live in flat buffers and ``_update``
+runs over cache-sized chunks of them, a few calls per step instead of one set per parameter, with the same bits
+(``flat.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from numpy2gpt.autograd import Tensor, enable_grad, get_array_module
+from numpy2gpt.nn.optim.flat import CHUNK, FlatLayout, can_flatten, state_arrays
 from numpy2gpt.nn.utils import _zero_grads
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -41,7 +45,12 @@ class Optimizer:
             ``model.parameters()``), or a list of dicts, each with ``"params"`` and any per-group
             hyperparameters.
         defaults: the hyperparameters a group gets when it does not name them.
+
+    A subclass whose ``_update`` treats every element alike (no shapes, no reductions) sets ``elementwise = True``:
+    its parameters and state then live in flat buffers and the rule runs over chunks of them (see ``flat.py``).
     """
+
+    elementwise: ClassVar[bool] = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         if isinstance(params, (Tensor, dict)):
@@ -53,7 +62,9 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
-        self._scratch_buffers: dict[tuple[int, np.dtype], np.ndarray] = {}
+        self._scratch_buffers: dict[tuple[Any, np.dtype], np.ndarray] = {}
+        self._layout: FlatLayout | None = None  # where the parameters live in flat buffers (see flat.py)
+        self._layout_refused: tuple[int, ...] | None = None  # the arrays last found unfit for flat buffers
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -135,24 +146,88 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad.data
-                if g.shape != p.data.shape or g.dtype != p.data.dtype:
-                    raise ValueError(
-                        f"a parameter of shape {p.shape} and dtype {p.dtype} has a gradient of shape {g.shape} "
-                        f"and dtype {g.dtype}; they must match"
-                    )
-                if not p.data.flags.writeable:
-                    raise ValueError(
-                        f"a parameter of shape {p.shape} holds a read-only array (a memory-mapped or broadcast "
-                        "one?); the optimizer updates parameters in place: give it a copy, p.data = p.data.copy()"
-                    )
-                self._update(p.data, g, group, self.state.setdefault(p, {}))
+                if p.grad is not None:
+                    _check_grad(p)
+        layout = self._flat_layout()
+        for group in self.param_groups:
+            if layout is None:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p.data, p.grad.data, group, self.state.setdefault(p, {}))
+            else:
+                for run in self._runs(group, layout):
+                    self._update_run(run, group, layout)
         return loss
 
+    # -- the step over flat buffers (see flat.py) -----------------------------------------------------
+    def _flat_layout(self) -> FlatLayout | None:
+        """The flat layout of all parameters, (re)built when they changed; None where the per-parameter loop runs
+        (a rule that is not elementwise, arrays that are not plain NumPy arrays, or parameters sharing memory)."""
+        if not self.elementwise:
+            return None
+        params = [p for group in self.param_groups for p in group["params"]]
+        layout = self._layout
+        if layout is not None and layout.current(params, self.state):
+            return layout
+        key = tuple(id(p.data) for p in params)
+        if key == self._layout_refused:
+            return None
+        if not can_flatten(params):
+            self._layout, self._layout_refused = None, key
+            return None
+        self._layout, self._layout_refused = FlatLayout(params, self.state), None
+        return self._layout
+
+    def _runs(self, group: dict[str, Any], layout: FlatLayout) -> list[list[tuple[Tensor, np.ndarray]]]:
+        """The group's parameters with a gradient, as runs of (parameter, gradient) that lie back to back in the
+        buffers and whose states agree on everything but the arrays (e.g. Adam's step count): one update each."""
+        runs: list[list[tuple[Tensor, np.ndarray]]] = []
+        last, last_key = None, None
+        for p in group["params"]:
+            if p.grad is None:
+                last = None
+                continue
+            state = self.state.get(p, {})
+            key = tuple((k, v) for k, v in state.items() if not isinstance(v, np.ndarray)), tuple(state_arrays(state))
+            if last is not None and key == last_key and layout.follows(last, p):
+                runs[-1].append((p, p.grad.data))
+            else:
+                runs.append([(p, p.grad.data)])
+            last, last_key = p, key
+        return runs
+
+    def _update_run(self, run: list[tuple[Tensor, np.ndarray]], group: dict[str, Any], layout: FlatLayout) -> None:
+        """Apply ``_update`` chunk by chunk to a run's slice of the flat buffers, then point each parameter's state at
+        its views (arrays the rule created, e.g. a first momentum buffer, are copied into the buffers)."""
+        template = self.state.get(run[0][0], {})
+        names = state_arrays(template)
+        dtype = run[0][0].data.dtype
+        params = layout.buffers["param"][dtype]
+        scratch = self._scratch_buffers.get(("grads", dtype))
+        if scratch is None:
+            scratch = self._scratch_buffers["grads", dtype] = np.empty(CHUNK, dtype=dtype)
+        chunk_state: dict[str, Any] = template
+        for start, stop, g in layout.chunks(run, scratch):
+            chunk_state = {k: v for k, v in template.items() if not isinstance(v, np.ndarray)}
+            given = {name: layout.buffers[name][dtype][start:stop] for name in names}
+            chunk_state.update(given)
+            self._update(params[start:stop], g, group, chunk_state)
+            for name in state_arrays(chunk_state):
+                if name not in given:
+                    if name not in layout.buffers:
+                        layout.allocate(name)
+                    layout.buffers[name][dtype][start:stop] = chunk_state[name]
+        for p, _ in run:
+            state = self.state.setdefault(p, {})
+            for name, value in chunk_state.items():
+                state[name] = layout.views[name][layout.index[id(p)]] if isinstance(value, np.ndarray) else value
+
     def _update(self, p: np.ndarray, g: np.ndarray, group: dict[str, Any], state: dict[str, Any]) -> None:
-        """Update the array ``p`` in place from its gradient ``g`` (subclasses)."""
+        """Update the array ``p`` in place from its gradient ``g`` (subclasses).
+
+        With ``elementwise = True`` the arrays may be a chunk of the flat buffers (1-D, several parameters' worth or
+        part of one), and ``state`` that chunk's state: the rule must treat every element alike.
+        """
         raise NotImplementedError
 
     def _scratch(self, like: np.ndarray, count: int) -> list[np.ndarray]:
@@ -254,3 +329,18 @@ class Optimizer:
             new_groups.append(new_group)
         self.param_groups = new_groups
         self.state = state
+
+
+def _check_grad(p: Tensor) -> None:
+    """Raise a clear error for a gradient that does not fit its parameter, or a parameter that cannot be updated."""
+    g = p.grad.data
+    if g.shape != p.data.shape or g.dtype != p.data.dtype:
+        raise ValueError(
+            f"a parameter of shape {p.shape} and dtype {p.dtype} has a gradient of shape {g.shape} "
+            f"and dtype {g.dtype}; they must match"
+        )
+    if not p.data.flags.writeable:
+        raise ValueError(
+            f"a parameter of shape {p.shape} holds a read-only array (a memory-mapped or broadcast "
+            "one?); the optimizer updates parameters in place: give it a copy, p.data = p.data.copy()"
+        )

@@ -30,6 +30,8 @@ class SGD(Optimizer):
         weight_decay: L2 penalty wd, added to the gradient as wd * p.
     """
 
+    elementwise = True  # the rule treats every element alike: it runs over chunks of flat buffers
+
     def __init__(
         self,
         params: ParamsT,
