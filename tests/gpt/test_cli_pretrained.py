@@ -16,8 +16,7 @@ import numpy2gpt.autograd as ag
 from numpy2gpt.gpt import cli
 from numpy2gpt.gpt import train as train_mod
 from numpy2gpt.gpt.checkpoint import load_checkpoint
-from numpy2gpt.gpt.model import GPT, GPTConfig
-from numpy2gpt.gpt.pretrained import from_pretrained
+from numpy2gpt.gpt.model import GPT, GPTConfig, from_pretrained
 from numpy2gpt.gpt.sample import sample_from_model
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")  # the [pretrained] extra; installed for the tests

@@ -278,10 +278,36 @@ def test_flops_estimate_is_nanogpts():
     assert model.estimate_mfu(8, dt=0.5, peak_flops=per_token * 16 * 8 * 4) == 0.5
 
 
-def test_from_pretrained_delegates_to_the_pretrained_module(monkeypatch):
-    import numpy2gpt.gpt.pretrained as pretrained
+def test_no_import_circles_in_gpt():
+    """Every import between gpt's modules (function-local ones too) points one way: the graph has no cycle."""
+    import ast
+    from pathlib import Path
 
-    calls = []
-    monkeypatch.setattr(pretrained, "from_pretrained", lambda source, **kw: calls.append((source, kw)) or "model")
-    assert GPT.from_pretrained("gpt2", block_size=8) == "model"
-    assert calls == [("gpt2", {"block_size": 8})]
+    import numpy2gpt.gpt
+
+    folder = Path(numpy2gpt.gpt.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            deps |= {n.split(".")[2] for n in names if n.startswith("numpy2gpt.gpt.") and n.count(".") == 2}
+        graph[path.stem] = deps - {path.stem, "__init__"}
+
+    def cycle_from(start, node, seen):
+        for dep in graph.get(node, ()):
+            if dep == start:
+                return [*seen, dep]
+            if dep not in seen:
+                found = cycle_from(start, dep, [*seen, dep])
+                if found:
+                    return found
+        return None
+
+    cycles = [c for m in sorted(graph) if (c := cycle_from(m, m, [m]))]
+    assert cycles == [], f"import circles: {cycles}"

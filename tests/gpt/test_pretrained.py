@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 import numpy2gpt.autograd as ag
-from numpy2gpt.gpt.pretrained import config_from_hf, from_pretrained, resolve
+from numpy2gpt.gpt.model import from_pretrained
+from numpy2gpt.gpt.pretrained import config_from_hf, resolve
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

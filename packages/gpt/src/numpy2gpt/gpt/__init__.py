@@ -6,7 +6,7 @@
     train.py       TrainConfig, train (nanoGPT's train.py)
     sample.py      sample (nanoGPT's sample.py, streaming)
     checkpoint.py  what a checkpoint holds; load_checkpoint
-    pretrained.py  from_pretrained (OpenAI's GPT-2 weights)
+    pretrained.py  reading OpenAI's GPT-2 weights (GPT.from_pretrained)
     cli.py         the ``numpy2gpt`` command
 
 The names below import lazily, so ``import numpy2gpt.gpt.tokenizer`` does not load the model or the trainer.
@@ -31,7 +31,7 @@ _EXPORTS = {
     "get_batch": "data",
     "TrainConfig": "train",
     "load_checkpoint": "checkpoint",
-    "from_pretrained": "pretrained",
+    "from_pretrained": "model",
 }
 
 __all__ = sorted(_EXPORTS)

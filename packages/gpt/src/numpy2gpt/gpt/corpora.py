@@ -26,6 +26,7 @@ __all__ = [
     "SHAKESPEARE_URL",
     "SHAKESPEARE_URL_ENV",
     "Corpus",
+    "canonical_name",
     "load_corpus",
     "python_docs_text",
     "read_text_file",
@@ -48,6 +49,11 @@ class Corpus:
     text: str
     source: str  # a human-readable description, stored in meta.json
     path: str | None = None  # the absolute path of a local file (None for a built-in corpus)
+
+
+def canonical_name(dataset: str) -> str:
+    """The canonical name of a built-in corpus (``shakespeare`` -> ``shakespeare_char``)."""
+    return _ALIASES.get(dataset, dataset)
 
 
 def python_docs_text() -> str:
@@ -100,7 +106,7 @@ def load_corpus(
     if data_file is not None:
         p = Path(data_file).expanduser()
         return Corpus("file", read_text_file(p), f"local file {p.resolve()}", str(p.resolve()))
-    name = _ALIASES.get(dataset, dataset)
+    name = canonical_name(dataset)
     if name == "python_docs":
         version = ".".join(map(str, sys.version_info[:3]))
         return Corpus(name, python_docs_text(), f"Python's bundled documentation (pydoc_data.topics), Python {version}")

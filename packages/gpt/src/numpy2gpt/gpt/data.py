@@ -8,7 +8,8 @@
   ``vocab_size``, where the text came from (``dataset``, ``source``, and ``data_file``: the absolute path of a
   local file, else null), the text's SHA-256, and the token count of each split.
 
-``load_split`` maps a split read-only and ``get_batch`` draws ``batch_size`` random windows of ``block_size + 1``
+``ensure_data`` prepares a corpus unless its folder already holds it, ``load_splits`` maps both splits read-only
+(``load_split``: one), and ``get_batch`` draws ``batch_size`` random windows of ``block_size + 1``
 tokens from it: ``x`` is each window without its last token and ``y`` without its first, so ``y[b, t]`` is the token
 that follows ``x[b, :t+1]``.
 """
@@ -20,15 +21,28 @@ import hashlib
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from numpy2gpt.gpt.corpora import Corpus, load_corpus
+from numpy2gpt.gpt.corpora import Corpus, canonical_name, load_corpus
 from numpy2gpt.gpt.tokenizer import MAX_UINT16_VOCAB, CharTokenizer, GPT2Tokenizer, tokenizer_from_name
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "default_out_dir", "get_batch", "load_meta", "load_split", "prepare"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "default_out_dir",
+    "describe_tokenizer",
+    "ensure_data",
+    "get_batch",
+    "is_prepared",
+    "load_meta",
+    "load_split",
+    "load_splits",
+    "prepare",
+]
 
 FORMAT = "numpy2gpt-data"
 FORMAT_VERSION = 1
@@ -184,6 +198,71 @@ def load_split(data_dir: str | os.PathLike[str], split: Literal["train", "val"] 
     if expected == 0:
         raise ValueError(f"{str(path)!r} is empty; run `numpy2gpt prepare` again with a longer corpus")
     return np.memmap(path, dtype=_DTYPE, mode="r")
+
+
+def load_splits(data_dir: str | os.PathLike[str], block_size: int) -> dict[str, np.memmap]:
+    """Both splits of a prepared folder, ``{"train": ..., "val": ...}``, each checked to hold at least one window
+    of ``block_size + 1`` tokens."""
+    splits = {split: load_split(data_dir, split) for split in SPLITS}
+    for split, tokens in splits.items():
+        if len(tokens) <= block_size:
+            raise ValueError(
+                f"the {split} split of {data_dir} has {len(tokens)} tokens, fewer than block_size+1 = "
+                f"{block_size + 1}: use a longer text or a smaller --block-size"
+            )
+    return splits
+
+
+def is_prepared(data_dir: Path, dataset: str, data_file: str | None, tokenizer: str) -> bool:
+    """Whether ``data_dir`` already holds ``data_file`` (else the built-in ``dataset``) tokenized with
+    ``tokenizer``; for a file: the same path, not modified since it was prepared."""
+    try:
+        meta = load_meta(data_dir)
+    except (OSError, ValueError):
+        return False
+    if meta.get("tokenizer", {}).get("kind") != tokenizer:
+        return False
+    if data_file:
+        path = Path(data_file)
+        return (
+            meta.get("data_file") == str(path.expanduser().resolve())  # the file it was prepared from
+            and path.is_file()
+            and path.stat().st_mtime_ns <= (data_dir / "meta.json").stat().st_mtime_ns
+        )
+    return meta.get("dataset") == canonical_name(dataset)
+
+
+def ensure_data(
+    data_dir: Path,
+    dataset: str,
+    data_file: str | None,
+    tokenizer: str,
+    block_size: int,
+    *,
+    given: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """``data_dir``, preparing the corpus into it first unless it already holds it (:func:`is_prepared`).
+
+    With ``given`` (a folder the user named, made by ``numpy2gpt prepare --out DIR``) the folder is used as
+    prepared, and a folder that was never prepared is an error: a mistyped path must not quietly train on the
+    default corpus."""
+    if given:
+        load_meta(data_dir)  # FileNotFoundError: "... it was never prepared; run numpy2gpt prepare"
+        return Path(data_dir)
+    if not is_prepared(data_dir, dataset, data_file, tokenizer):
+        log(f"preparing {data_file or dataset} with the {tokenizer} tokenizer in {data_dir}")
+        prepare(dataset=dataset, data_file=data_file or None, out_dir=data_dir, tokenizer=tokenizer,
+                block_size=block_size)  # fmt: skip
+    return Path(data_dir)
+
+
+def describe_tokenizer(meta: dict[str, Any]) -> str:
+    """A short description of a tokenizer meta for error messages: its kind and, for characters, the set."""
+    tok = meta.get("tokenizer") or {}
+    if tok.get("kind") == "char":
+        return f"{len(tok.get('chars', ''))} characters {tok.get('chars', '')!r}"[:120]
+    return str(tok.get("name") or tok.get("kind"))
 
 
 def get_batch(

@@ -11,8 +11,9 @@
     mlp:  c_proj(gelu(c_fc(x))) with c_fc C -> 4C and c_proj 4C -> C, then dropout
 
 The parameter names are nanoGPT's (``transformer.h.0.attn.c_attn.weight`` ...), so GPT-2 checkpoints map onto
-them by name (see ``pretrained.py``). The heavy lifting happens inside nn's fused ops (F.linear, F.layer_norm,
-F.gelu, F.scaled_dot_product_attention, F.cross_entropy); this file only wires them together.
+them by name (``GPT.from_pretrained``; ``pretrained.py`` reads the files). The heavy lifting happens inside nn's
+fused ops (F.linear, F.layer_norm, F.gelu, F.scaled_dot_product_attention, F.cross_entropy); this file only wires
+them together.
 
 ``generate`` samples with a KV cache (``kv_cache.py``): after the prompt, each new token runs the model on that
 one position only, attending over the cached keys and values of the earlier tokens.
@@ -24,6 +25,7 @@ one position only, attending over the cached keys and values of the earlier toke
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,6 +35,7 @@ import numpy as np
 import numpy2gpt.nn as nn
 import numpy2gpt.nn.functional as F  # noqa: N812 - the name everyone uses, as in torch
 from numpy2gpt.autograd import Tensor, default_generator, is_grad_enabled, no_grad
+from numpy2gpt.gpt import pretrained
 from numpy2gpt.gpt.heads import split_heads
 from numpy2gpt.gpt.kv_cache import KVCache, LayerKVCache
 from numpy2gpt.nn import init, optim
@@ -170,12 +173,31 @@ class GPT(nn.Module):
             init.normal_(module.weight, mean=0.0, std=0.02)
 
     @classmethod
-    def from_pretrained(cls, source: Any, **kwargs: Any) -> GPT:
-        """A GPT with OpenAI's GPT-2 weights: ``source`` is a model name (gpt2, gpt2-medium, ...), a folder or a
-        weight file; see ``numpy2gpt.gpt.pretrained.from_pretrained`` for the options."""
-        from numpy2gpt.gpt.pretrained import from_pretrained
+    def from_pretrained(
+        cls,
+        source: str | os.PathLike[str],
+        *,
+        dropout: float = 0.0,
+        block_size: int | None = None,
+        allow_download: bool | None = None,
+    ) -> GPT:
+        """A GPT with OpenAI's GPT-2 weights (Hugging Face layout; ``pretrained.py`` reads and translates them).
 
-        return from_pretrained(source, **kwargs)
+        Args:
+            source: a folder holding ``config.json`` and ``model.safetensors`` / ``pytorch_model.bin``, one of
+                those weight files (``config.json`` beside it), or a model name: gpt2, gpt2-medium, gpt2-large,
+                gpt2-xl (looked up in the local Hugging Face cache).
+            dropout: dropout for fine-tuning (GPT-2 was trained with 0.1; 0 for sampling).
+            block_size: crop the context (GPT-2 has 1024 positions) to save memory and time.
+            allow_download: fall back to the Hugging Face Hub for a model name (needs ``huggingface_hub`` and a
+                network); defaults to True unless ``HF_HUB_OFFLINE`` is set.
+        """
+        config_file, weights_file = pretrained.resolve(source, allow_download=allow_download)
+        model = cls(GPTConfig(**pretrained.config_from_hf(pretrained.read_config(config_file)), dropout=dropout))
+        pretrained.load_hf_state_dict(model, pretrained.read_weights(weights_file))
+        if block_size is not None and block_size < model.config.block_size:
+            model.crop_block_size(block_size)
+        return model
 
     # -- the forward pass -------------------------------------------------------------------------------
     def forward(self, idx: Any, targets: Any = None) -> tuple[Tensor, Tensor | None]:
@@ -425,6 +447,9 @@ class GPT(nn.Module):
     def estimate_mfu(self, fwdbwd_per_iter: int, dt: float, peak_flops: float, seq_len: int | None = None) -> float:
         """Model FLOPs utilization: achieved FLOP/s as a fraction of the machine's ``peak_flops``."""
         return self.estimate_flops_per_second(fwdbwd_per_iter, dt, seq_len) / peak_flops
+
+
+from_pretrained = GPT.from_pretrained  # the function form: numpy2gpt.gpt.from_pretrained("gpt2")
 
 
 def _check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:

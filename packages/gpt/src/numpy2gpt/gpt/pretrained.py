@@ -1,4 +1,4 @@
-"""Load OpenAI's GPT-2 weights (Hugging Face layout) into numpy2gpt's GPT.
+"""Read OpenAI's GPT-2 weights (Hugging Face layout) for numpy2gpt's GPT (``GPT.from_pretrained`` in model.py).
 
 A Hugging Face GPT-2 checkpoint is a folder with ``config.json`` and ``model.safetensors`` (or the older
 ``pytorch_model.bin``). Its tensors have nanoGPT's names, with three differences this module undoes:
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.gpt.model import GPT, GPTConfig
+from numpy2gpt import nn
 
 MODEL_NAMES = {
     "gpt2": ("openai-community/gpt2", "gpt2"),
@@ -39,36 +39,20 @@ SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
 GELU_APPROXIMATION = {"gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu": "none"}
 
 
-def from_pretrained(
-    source: str | os.PathLike[str],
-    *,
-    dropout: float = 0.0,
-    block_size: int | None = None,
-    allow_download: bool | None = None,
-) -> GPT:
-    """A GPT with pretrained GPT-2 weights.
-
-    Args:
-        source: a folder holding ``config.json`` and ``model.safetensors`` / ``pytorch_model.bin``, one of
-            those weight files (``config.json`` beside it), or a model name: gpt2, gpt2-medium, gpt2-large,
-            gpt2-xl.
-        dropout: dropout for fine-tuning (GPT-2 was trained with 0.1; 0 for sampling).
-        block_size: crop the context (GPT-2 has 1024 positions) to save memory and time.
-        allow_download: fall back to the Hugging Face Hub for a model name (needs ``huggingface_hub`` and a
-            network); defaults to True unless ``HF_HUB_OFFLINE`` is set.
-    """
-    config_file, weights_file = resolve(source, allow_download=allow_download)
-    hf = json.loads(config_file.read_text())
-    config = config_from_hf(hf, dropout=dropout)
-    model = GPT(config)
-    load_hf_state_dict(model, read_weights(weights_file))
-    if block_size is not None and block_size < config.block_size:
-        model.crop_block_size(block_size)
-    return model
+def read_config(path: Path) -> dict[str, Any]:
+    """A Hugging Face ``config.json``, with a one-line error naming the file if it is not a JSON object."""
+    try:
+        hf = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(hf, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return hf
 
 
-def config_from_hf(hf: dict[str, Any], dropout: float = 0.0) -> GPTConfig:
-    """Translate a Hugging Face GPT-2 ``config.json`` into a GPTConfig, refusing variants we don't build."""
+def config_from_hf(hf: dict[str, Any]) -> dict[str, Any]:
+    """The GPTConfig fields (as a dict) of a Hugging Face GPT-2 ``config.json``, refusing variants we don't
+    build."""
     if hf.get("model_type", "gpt2") != "gpt2":
         raise ValueError(f"config.json describes a {hf.get('model_type')!r} model, not GPT-2")
     n_embd = int(hf["n_embd"])
@@ -84,13 +68,12 @@ def config_from_hf(hf: dict[str, Any], dropout: float = 0.0) -> GPTConfig:
         raise ValueError("config.json sets scale_attn_weights=false, which numpy2gpt's GPT does not implement")
     if abs(float(hf.get("layer_norm_epsilon", 1e-5)) - 1e-5) > 1e-12:
         raise ValueError(f"layer_norm_epsilon={hf['layer_norm_epsilon']} is not supported (numpy2gpt uses 1e-5)")
-    return GPTConfig(
+    return dict(
         block_size=int(hf.get("n_positions", hf.get("n_ctx", 1024))),
         vocab_size=int(hf["vocab_size"]),
         n_layer=int(hf["n_layer"]),
         n_head=int(hf["n_head"]),
         n_embd=n_embd,
-        dropout=dropout,
         bias=True,
         gelu_approximate=GELU_APPROXIMATION[activation],
     )
@@ -120,7 +103,7 @@ def read_weights(path: Path) -> dict[str, np.ndarray]:
     return {k: v.detach().float().numpy() for k, v in state.items()}
 
 
-def load_hf_state_dict(model: GPT, hf_state: dict[str, np.ndarray]) -> None:
+def load_hf_state_dict(model: nn.Module, hf_state: dict[str, np.ndarray]) -> None:
     """Copy Hugging Face GPT-2 tensors into ``model`` (transposing Conv1D weights); every parameter must be
     found with the right shape, and every stored weight must be used."""
     state: dict[str, np.ndarray] = {}

@@ -145,10 +145,7 @@ def sample(
             raise ValueError(f"weights={weights!r} is only used with init_from gpt2 (--init-from gpt2)")
         model, meta = load_model(checkpoint)
     elif init_from.startswith("gpt2"):
-        from numpy2gpt.gpt.train import load_pretrained
-
-        model = load_pretrained(init_from, weights or "", dropout=0.0, block_size=None)
-        model.eval()
+        model = GPT.from_pretrained(weights or init_from).eval()
         meta = {"tokenizer": {"kind": "gpt2", "name": "gpt2"}, "vocab_size": model.config.vocab_size}
     else:
         raise ValueError(f"init_from must be 'resume' or a GPT-2 name (gpt2, gpt2-medium, ...), not {init_from!r}")

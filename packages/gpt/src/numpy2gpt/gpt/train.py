@@ -1,29 +1,28 @@
 """Train a GPT: nanoGPT's train.py, on one CPU, in NumPy.
 
-The loop, flat as in nanoGPT::
+``train(config)`` reads top to bottom like nanoGPT's script:
 
-    for iter_num in range(start, max_iters):
-        every eval_interval: estimate train/val loss (own random stream), save a checkpoint if val improved
-        lr = warmup + cosine decay (a pure function of iter_num), set in every param group
-        gradient accumulation: loss / steps, backward, for each micro-batch
-        clip the gradient norm, AdamW step, zero the gradients
-        every log_interval: loss, lr, ms/iter, tokens/s, GFLOP/s (as % of this machine's matmul peak)
+    data      prepare the corpus unless done (data.ensure_data), map train.bin / val.bin
+    model     from scratch, from a checkpoint (--resume) or from GPT-2's weights; AdamW
+    loop      every eval_interval: estimate_loss (its own random stream), save_run if val improved
+              lr = get_lr(iter_num) (warmup + cosine decay), in every param group
+              forward_backward: gradient accumulation over micro-batches (loss / steps, backward)
+              optimizer_step: clip the gradient norm, AdamW step, zero the gradients
+              every log_interval: loss, lr, ms/iter, tokens/s, GFLOP/s (% of this machine's matmul peak)
 
-Everything random (weight init, batches, dropout) draws from ``numpy2gpt.autograd.default_generator()``,
-seeded once with ``seed``. The checkpoint saves its state with the weights, the AdamW moments and
-``iter_num``, so a run of 100 iterations resumed for 100 more ends with exactly the parameters of one run of
-200. Evaluation draws its batches from a separate generator seeded by (seed, iter_num), so evaluating (or not)
+What changes as the run goes (iteration, best val loss, timings) lives in one ``Run`` dataclass passed to each
+step. Everything random (weight init, batches, dropout) draws from ``numpy2gpt.autograd.default_generator()``,
+seeded once with ``seed``; the checkpoint saves its state, so 100 + 100 resumed iterations give exactly the
+weights of one 200-iteration run. Evaluation draws from a generator seeded by (seed, iter_num), so evaluating
 never changes the training stream.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import numpy2gpt.autograd as ag
-from numpy2gpt.gpt import corpora
 from numpy2gpt.gpt import data as gdata
 from numpy2gpt.gpt.checkpoint import (
     RESUME_KEYS,
@@ -42,12 +40,12 @@ from numpy2gpt.gpt.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from numpy2gpt.gpt.metrics import METRICS_NAME, PLOT_NAME, keep_until, plot_losses, write_metrics
 from numpy2gpt.gpt.model import GPT, GPTConfig
+from numpy2gpt.nn import optim
 from numpy2gpt.nn.optim.lr_scheduler import cosine_warmup_lr
 from numpy2gpt.nn.utils import clip_grad_norm_
 
-METRICS_NAME = "metrics.jsonl"
-PLOT_NAME = "loss.png"
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
 
 
@@ -169,8 +167,178 @@ class TrainingDiverged(RuntimeError):  # noqa: N818 - reads as what happened
     """The loss became NaN or infinite; the run stopped without saving the broken weights."""
 
 
+@dataclass
+class Run:
+    """One training run: what it trains (set up once) and where it stands (updated by each step)."""
+
+    config: TrainConfig
+    model: GPT
+    optimizer: optim.AdamW
+    splits: dict[str, np.ndarray]  # "train", "val": the token arrays
+    meta: dict[str, Any]  # the data's meta.json (the tokenizer), saved with every checkpoint
+    out_dir: Path
+    peak_flops: float  # this machine's float32 matmul FLOP/s (the best measurement so far)
+    iter_num: int = 0
+    start_iter: int = 0  # where this process started (> 0 when resumed)
+    resumed: bool = False
+    best_val_loss: float = math.inf
+    losses: dict[str, float] = field(default_factory=lambda: {"train": math.nan, "val": math.nan})  # latest
+    plot: bool = True
+    train_seconds: float = 0.0  # time in training steps (evaluation and saving excluded)
+    window_seconds: float = 0.0  # the same, since the last log line
+    last_log_iter: int = 0
+
+    @property
+    def ckpt_file(self) -> Path:
+        return checkpoint_path(self.out_dir)
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.out_dir / METRICS_NAME
+
+    @property
+    def tokens_per_iter(self) -> int:
+        c = self.config
+        return c.gradient_accumulation_steps * c.batch_size * c.block_size
+
+
+def log(msg: str) -> None:
+    """Print a line above the progress bar, at once also when stdout is a file or a pipe."""
+    tqdm.write(msg, file=sys.stdout)
+    sys.stdout.flush()
+
+
 # ----------------------------------------------------------------------------------------------------------------
-# helpers
+# the training run, top to bottom
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run a training job as ``config`` says; see this module's docstring for the loop."""
+    out_dir = Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    # ---- data
+    data_dir = gdata.ensure_data(
+        config.resolved_data_dir(), config.dataset, config.data_file or None, config.tokenizer, config.block_size,
+        given=bool(config.data_dir), log=log,
+    )  # fmt: skip
+    meta = gdata.load_meta(data_dir)
+    splits = gdata.load_splits(data_dir, config.block_size)
+
+    # ---- model and optimizer
+    ag.manual_seed(config.seed)
+    checkpoint = (
+        load_resumable(checkpoint_path(out_dir), config, meta, data_dir) if config.init_from == "resume" else None
+    )
+    model, config = init_model(config, int(meta["vocab_size"]), checkpoint)
+    optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
+    run = Run(config, model, optimizer, splits, meta, out_dir, peak_flops=measure_matmul_peak(), plot=config.plot)
+    if checkpoint is not None:
+        restore(run, checkpoint)
+    elif run.metrics_file.exists():
+        run.metrics_file.unlink()  # a fresh run starts a fresh log
+    log(
+        f"{model.num_params(non_embedding=False) / 1e6:.2f}M parameters, vocab {model.config.vocab_size}, "
+        f"{run.tokens_per_iter:,} tokens per iteration; float32 matmul peak of this machine: "
+        f"{run.peak_flops / 1e9:.1f} GFLOP/s"
+    )
+
+    # ---- the loop
+    if run.resumed and run.iter_num >= config.max_iters:
+        log(
+            f"the checkpoint is already at iteration {run.iter_num} (max_iters {config.max_iters}): nothing to "
+            "train; pass a larger --max-iters to continue"
+        )
+    model.train()
+    bar = tqdm(total=config.max_iters, initial=run.iter_num, desc="training", unit="it", disable=not config.progress)
+    t_start = time.perf_counter()
+    try:
+        while True:
+            final = run.iter_num >= config.max_iters
+            resumed_here = run.resumed and run.iter_num == run.start_iter  # evaluated before it was saved
+            if (run.iter_num % config.eval_interval == 0 or final) and not resumed_here:
+                evaluate(run, final)
+            if final:
+                break
+            t0 = time.perf_counter()
+            lr = get_lr(run.iter_num, config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            lossf = forward_backward(model, splits["train"], config, run.iter_num)
+            optimizer_step(model, optimizer, config.grad_clip, run.iter_num)
+            run.iter_num += 1
+            dt = time.perf_counter() - t0
+            run.train_seconds, run.window_seconds = run.train_seconds + dt, run.window_seconds + dt
+            bar.update(1)
+            if run.iter_num % config.log_interval == 0 or run.iter_num == config.max_iters:
+                log_step(run, lossf, lr, bar)
+    except TrainingDiverged as e:
+        bar.close()
+        kept = (
+            f"the last good checkpoint {run.ckpt_file} is untouched" if run.ckpt_file.exists() else "nothing was saved"
+        )
+        raise TrainingDiverged(f"{e}: training stopped ({kept}). Try a lower --learning-rate or --grad-clip.") from None
+    bar.close()
+    return finish(run, time.perf_counter() - t_start)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the steps, in the order train() uses them
+
+
+def load_resumable(ckpt_file: Path, config: TrainConfig, meta: dict[str, Any], data_dir: Path) -> dict[str, Any]:
+    """The checkpoint to resume from, checked: it holds the training state, its model is the one ``config`` asks
+    for, and its tokenizer is the data's."""
+    checkpoint = load_checkpoint(ckpt_file)
+    missing = [k for k in RESUME_KEYS if k not in checkpoint]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {ckpt_file} lacks {', '.join(missing)}: it can be sampled from but not resumed"
+        )
+    wanted = {k: getattr(config, k) for k in MODEL_FIELDS} | {"vocab_size": int(meta["vocab_size"])}
+    check_model_args(checkpoint["model_args"], wanted, ckpt_file)
+    if checkpoint["tokenizer"].get("tokenizer") != meta.get("tokenizer"):  # same size, other tokens
+        raise CheckpointError(
+            f"checkpoint {ckpt_file} was trained on data with another tokenizer than {data_dir} (checkpoint: "
+            f"{gdata.describe_tokenizer(checkpoint['tokenizer'])}; data: {gdata.describe_tokenizer(meta)}): "
+            "resume with the run's own data, or train from scratch in another --out-dir"
+        )
+    return checkpoint
+
+
+def init_model(config: TrainConfig, vocab_size: int, checkpoint: dict[str, Any] | None) -> tuple[GPT, TrainConfig]:
+    """The model to train: the checkpoint's, GPT-2's (``init_from`` gpt2*), or a new one. Returns it with the
+    config, which for GPT-2 records GPT-2's architecture (so the checkpoint describes the model it holds)."""
+    if checkpoint is not None:
+        model = GPT(GPTConfig(**{**checkpoint["model_args"], "dropout": config.dropout}))
+        model.load_state_dict(checkpoint["model"])
+        log(f"resuming from {checkpoint['path']} at iteration {checkpoint['iter_num']}")
+    elif config.init_from.startswith("gpt2"):
+        model = GPT.from_pretrained(config.weights or config.init_from, dropout=config.dropout,
+                                    block_size=config.block_size)  # fmt: skip
+        config = dataclasses.replace(config, **{k: getattr(model.config, k) for k in MODEL_FIELDS})
+        log(f"initialized from {config.weights or config.init_from}: {model.config}")
+        if model.config.vocab_size != vocab_size:
+            raise ValueError(
+                f"{config.init_from} has a vocabulary of {model.config.vocab_size} tokens but the data was "
+                f"prepared with {vocab_size}: prepare it with --tokenizer gpt2"
+            )
+    else:
+        model = GPT(config.model_config(vocab_size))
+    return model, config
+
+
+def restore(run: Run, checkpoint: dict[str, Any]) -> None:
+    """Continue where the checkpoint stopped: AdamW's moments, the iteration, the best val loss, the random
+    stream, and the metrics log up to that iteration."""
+    run.optimizer.load_state_dict(checkpoint["optimizer"])
+    run.iter_num = run.start_iter = run.last_log_iter = int(checkpoint["iter_num"])
+    run.best_val_loss = float(checkpoint["best_val_loss"])
+    run.resumed = True
+    ag.set_rng_state(checkpoint["rng_state"])
+    evals = [r for r in keep_until(run.metrics_file, run.iter_num) if "val_loss" in r]
+    if evals:  # the estimate made when the checkpoint was saved (for the progress bar and the summary)
+        run.losses = {"train": evals[-1]["train_loss"], "val": evals[-1]["val_loss"]}
 
 
 def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
@@ -191,13 +359,6 @@ def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
         np.matmul(a, b, out=out)
         best = min(best, time.perf_counter() - t0)
     return 2.0 * n**3 / best
-
-
-def get_lr(it: int, config: TrainConfig) -> float:
-    """nanoGPT's schedule: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr."""
-    if not config.decay_lr:
-        return config.learning_rate
-    return cosine_warmup_lr(it, config.learning_rate, config.min_lr, config.warmup_iters, config.lr_decay_iters)
 
 
 def estimate_loss(model: GPT, splits: dict[str, np.ndarray], config: TrainConfig, iter_num: int) -> dict[str, float]:
@@ -221,337 +382,120 @@ def estimate_loss(model: GPT, splits: dict[str, np.ndarray], config: TrainConfig
     return out
 
 
-def ensure_data(config: TrainConfig, log: Callable[[str], None] = print) -> Path:
-    """The prepared data folder of this config, preparing the corpus first unless it is there already.
-
-    With ``data_dir`` given, that folder is used as prepared (``numpy2gpt prepare --out DIR``), and a folder that
-    was never prepared is an error (a mistyped path must not quietly train on the default corpus); otherwise the
-    corpus is prepared into ``OUT_DIR/data/<corpus>_<tokenizer>`` unless that folder already holds it (for a
-    ``data_file``: unless the file changed since)."""
-    if config.data_dir:
-        gdata.load_meta(config.data_dir)  # FileNotFoundError: "... it was never prepared; run numpy2gpt prepare"
-        return Path(config.data_dir)
-    data_dir = config.resolved_data_dir()
-    if not _is_prepared(data_dir, config):
-        log(f"preparing {config.data_file or config.dataset} with the {config.tokenizer} tokenizer in {data_dir}")
-        gdata.prepare(
-            dataset=config.dataset,
-            data_file=config.data_file or None,
-            out_dir=data_dir,
-            tokenizer=config.tokenizer,
-            block_size=config.block_size,
-        )
-    return data_dir
+def evaluate(run: Run, final: bool) -> None:
+    """Estimate the losses, log them, and save a checkpoint if val improved (always at the end)."""
+    if run.iter_num > run.start_iter:
+        run.peak_flops = max(run.peak_flops, measure_matmul_peak(seconds=0.1))
+    losses = estimate_loss(run.model, run.splits, run.config, run.iter_num)
+    log(f"step {run.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    if not (math.isfinite(losses["train"]) and math.isfinite(losses["val"])):
+        raise TrainingDiverged(f"the loss estimate is {losses} at iteration {run.iter_num}")
+    write_metrics(run.metrics_file, {"iter": run.iter_num, "train_loss": losses["train"], "val_loss": losses["val"]})
+    improved = losses["val"] < run.best_val_loss
+    run.losses, run.best_val_loss = losses, min(run.best_val_loss, losses["val"])
+    if final or (run.iter_num > 0 and (improved or run.config.always_save_checkpoint)):
+        save_run(run)
+        log(f"saved checkpoint to {run.ckpt_file}")
+    if run.plot and plot_losses(run.metrics_file, run.out_dir / PLOT_NAME) is None:
+        log("no loss curve: matplotlib is not installed (pip install 'numpy2gpt-gpt[plot]'; --no-plot hides this)")
+        run.plot = False  # said once
 
 
-def _is_prepared(data_dir: Path, config: TrainConfig) -> bool:
-    meta_file = data_dir / "meta.json"
-    try:
-        meta = gdata.load_meta(data_dir)
-    except (OSError, ValueError):
-        return False
-    if meta.get("tokenizer", {}).get("kind") != config.tokenizer:
-        return False
-    if config.data_file:
-        path = Path(config.data_file)
-        return (
-            meta.get("data_file") == str(path.expanduser().resolve())  # the file it was prepared from
-            and path.is_file()
-            and path.stat().st_mtime_ns <= meta_file.stat().st_mtime_ns
-        )
-    return meta.get("dataset") == corpus_name(config.dataset)
+def save_run(run: Run) -> None:
+    """Write the checkpoint (see checkpoint.py for what it holds); never weights that are not finite."""
+    for name, p in run.model.named_parameters():
+        if not np.all(np.isfinite(p.data)):
+            raise TrainingDiverged(f"parameter {name} is not finite at iteration {run.iter_num}; not saving it")
+    save_checkpoint(
+        run.ckpt_file,
+        {
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "model_args": dataclasses.asdict(run.model.config),
+            "config": dataclasses.asdict(run.config),
+            "iter_num": run.iter_num,
+            "best_val_loss": run.best_val_loss,
+            "rng_state": ag.get_rng_state(),
+            "tokenizer": run.meta,
+        },
+    )
 
 
-def corpus_name(dataset: str) -> str:
-    """The canonical name of a built-in corpus (``shakespeare`` -> ``shakespeare_char``)."""
-    return corpora._ALIASES.get(dataset, dataset)
+def get_lr(it: int, config: TrainConfig) -> float:
+    """nanoGPT's schedule: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr."""
+    if not config.decay_lr:
+        return config.learning_rate
+    return cosine_warmup_lr(it, config.learning_rate, config.min_lr, config.warmup_iters, config.lr_decay_iters)
 
 
-def _describe_tokenizer(meta: dict[str, Any]) -> str:
-    """A short description of a tokenizer meta for error messages: its kind and, for characters, the set."""
-    tok = meta.get("tokenizer") or {}
-    if tok.get("kind") == "char":
-        return f"{len(tok.get('chars', ''))} characters {tok.get('chars', '')!r}"[:120]
-    return str(tok.get("name") or tok.get("kind"))
+def forward_backward(model: GPT, tokens: np.ndarray, config: TrainConfig, iter_num: int) -> float:
+    """Accumulate the gradient of the mean loss over ``gradient_accumulation_steps`` micro-batches (each loss
+    divided by their number, then backward) and return that mean loss."""
+    steps = config.gradient_accumulation_steps
+    lossf = 0.0
+    for _ in range(steps):
+        x, y = gdata.get_batch(tokens, config.batch_size, config.block_size)
+        _, loss = model(x, y)
+        micro = float(loss.item())
+        if not math.isfinite(micro):
+            raise TrainingDiverged(f"the loss is {micro} at iteration {iter_num}")
+        lossf += micro / steps
+        (loss / steps).backward()
+    return lossf
 
 
-def write_metrics(path: Path, record: dict[str, Any]) -> None:
-    """Append ``record`` to the metrics file as one JSON line."""
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+def optimizer_step(model: GPT, optimizer: optim.AdamW, grad_clip: float, iter_num: int) -> None:
+    """Clip the gradient norm to ``grad_clip`` (0: no clipping), take the AdamW step, zero the gradients."""
+    if grad_clip > 0.0:
+        norm = clip_grad_norm_(model.parameters(), grad_clip)
+        if not math.isfinite(norm):
+            raise TrainingDiverged(f"the gradient norm is {norm} at iteration {iter_num}")
+    optimizer.step()
+    optimizer.zero_grad()
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics file, oldest first ([] if there is none yet)."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def plot_losses(metrics_file: Path, png: Path) -> Path | None:
-    """Train and val loss against iteration, from the metrics file, as a PNG (None without matplotlib).
-
-    Uses matplotlib's object API with the Agg canvas, so it never opens a window or touches pyplot's state."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    records = read_metrics(metrics_file)
-    steps = [(r["iter"], r["loss"]) for r in records if "loss" in r]
-    evals = [(r["iter"], r["train_loss"], r["val_loss"]) for r in records if "val_loss" in r]
-    fig = Figure(figsize=(7, 4.2), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    if steps:
-        ax.plot(*zip(*steps, strict=True), color="tab:blue", alpha=0.35, lw=1, label="train (batch)")
-    if evals:
-        it, tr, va = zip(*evals, strict=True)
-        ax.plot(it, tr, "o-", color="tab:blue", label="train (estimate)")
-        ax.plot(it, va, "o-", color="tab:orange", label="val (estimate)")
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("cross-entropy loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    tmp = png.with_name(png.name + ".tmp")
-    fig.savefig(tmp, format="png")
-    tmp.replace(png)
-    return png
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# the training run
-
-
-def train(config: TrainConfig) -> TrainResult:
-    """Run a training job as ``config`` says; see this module's docstring for the loop."""
-    out_dir = Path(config.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_file = checkpoint_path(out_dir)
-    metrics_file = out_dir / METRICS_NAME
-    png_file = out_dir / PLOT_NAME
-
-    def log(msg: str) -> None:
-        tqdm.write(msg, file=sys.stdout)  # above the progress bar
-        sys.stdout.flush()  # at once also when stdout is a file or a pipe (`numpy2gpt train > log.txt`)
-
-    # ---- data
-    data_dir = ensure_data(config, log)
-    meta = gdata.load_meta(data_dir)
-    splits = {"train": gdata.load_split(data_dir, "train"), "val": gdata.load_split(data_dir, "val")}
-    for split, tokens in splits.items():
-        if len(tokens) <= config.block_size:
-            raise ValueError(
-                f"the {split} split of {data_dir} has {len(tokens)} tokens, fewer than block_size+1 = "
-                f"{config.block_size + 1}: use a longer text or a smaller --block-size"
-            )
-    vocab_size = int(meta["vocab_size"])
-
-    # ---- model and optimizer
-    ag.manual_seed(config.seed)
-    checkpoint = None
-    if config.init_from == "resume":
-        checkpoint = load_checkpoint(ckpt_file)
-        missing = [k for k in RESUME_KEYS if k not in checkpoint]
-        if missing:
-            raise CheckpointError(
-                f"checkpoint {ckpt_file} lacks {', '.join(missing)}: it can be sampled from but not resumed"
-            )
-        wanted = {k: getattr(config, k) for k in MODEL_FIELDS} | {"vocab_size": vocab_size}
-        check_model_args(checkpoint["model_args"], wanted, ckpt_file)
-        if checkpoint["tokenizer"].get("tokenizer") != meta.get("tokenizer"):  # same size, other tokens
-            raise CheckpointError(
-                f"checkpoint {ckpt_file} was trained on data with another tokenizer than {data_dir} "
-                f"(checkpoint: {_describe_tokenizer(checkpoint['tokenizer'])}; data: {_describe_tokenizer(meta)}): "
-                "resume with the run's own data, or train from scratch in another --out-dir"
-            )
-        model_args = GPTConfig(**{**checkpoint["model_args"], "dropout": config.dropout})
-        model = GPT(model_args)
-        model.load_state_dict(checkpoint["model"])
-        log(f"resuming from {ckpt_file} at iteration {checkpoint['iter_num']}")
-    elif config.init_from.startswith("gpt2"):
-        model = load_pretrained(config.init_from, config.weights, config.dropout, config.block_size)
-        # the architecture is GPT-2's: record it, so that the checkpoint's config describes the model it holds
-        config = dataclasses.replace(config, **{k: getattr(model.config, k) for k in MODEL_FIELDS})
-        log(f"initialized from {config.weights or config.init_from}: {model.config}")
-        if model.config.vocab_size != vocab_size:
-            raise ValueError(
-                f"{config.init_from} has a vocabulary of {model.config.vocab_size} tokens but the data was "
-                f"prepared with {vocab_size}: prepare it with --tokenizer gpt2"
-            )
-    else:
-        model = GPT(config.model_config(vocab_size))
-
-    optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
-    iter_num, best_val_loss = 0, math.inf
-    losses = {"train": math.nan, "val": math.nan}  # the latest estimate
-    if checkpoint is not None:
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        iter_num = int(checkpoint["iter_num"])
-        best_val_loss = float(checkpoint["best_val_loss"])
-        ag.set_rng_state(checkpoint["rng_state"])
-        # the log continues; drop what a longer, later-abandoned run wrote after this checkpoint
-        kept = [r for r in read_metrics(metrics_file) if r["iter"] <= iter_num]
-        metrics_file.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        evals = [r for r in kept if "val_loss" in r]
-        if evals:  # the estimate made when the checkpoint was saved (for the progress bar and the summary)
-            losses = {"train": evals[-1]["train_loss"], "val": evals[-1]["val_loss"]}
-    elif metrics_file.exists():
-        metrics_file.unlink()  # a fresh run starts a fresh log
-
-    n_params = model.num_parameters()
-    tokens_per_iter = config.gradient_accumulation_steps * config.batch_size * config.block_size
-    peak = measure_matmul_peak()
-    start_iter = iter_num
-    flops_per_iter = model.estimate_flops_per_token() * tokens_per_iter  # PaLM's 6N + 12LHQT, as nanoGPT's MFU
+def log_step(run: Run, lossf: float, lr: float, bar: Any) -> None:
+    """The log line of a training step (timings averaged since the previous one), the bar, the metrics file."""
+    dt = run.window_seconds / (run.iter_num - run.last_log_iter)  # seconds per step since the last log line
+    run.window_seconds, run.last_log_iter = 0.0, run.iter_num
+    tok_s = run.tokens_per_iter / dt
+    flops = run.model.estimate_flops_per_token() * run.tokens_per_iter / dt  # PaLM's 6N + 12LHQT, nanoGPT's MFU
     log(
-        f"{n_params / 1e6:.2f}M parameters, vocab {vocab_size}, {tokens_per_iter:,} tokens per iteration; "
-        f"float32 matmul peak of this machine: {peak / 1e9:.1f} GFLOP/s"
+        f"iter {run.iter_num}: loss {lossf:.4f}, lr {lr:.2e}, {dt * 1000:.1f} ms/iter, {tok_s:,.0f} tok/s, "
+        f"{flops / 1e9:.1f} GFLOP/s ({100 * flops / run.peak_flops:.0f}% of matmul peak)"
     )
+    bar.set_postfix(loss=f"{lossf:.4f}", val=f"{run.losses['val']:.4f}", tok_s=f"{tok_s:,.0f}")
+    write_metrics(run.metrics_file, {"iter": run.iter_num, "loss": lossf, "lr": lr, "ms": dt * 1000})
 
-    def save(iter_num: int, best_val_loss: float) -> None:
-        for name, p in model.named_parameters():
-            if not np.all(np.isfinite(p.data)):
-                raise TrainingDiverged(f"parameter {name} is not finite at iteration {iter_num}; not saving it")
-        save_checkpoint(
-            ckpt_file,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "model_args": dataclasses.asdict(model.config),
-                "config": dataclasses.asdict(config),
-                "iter_num": iter_num,
-                "best_val_loss": best_val_loss,
-                "rng_state": ag.get_rng_state(),
-                "tokenizer": meta,
-            },
-        )
 
-    plot = config.plot
-
-    def evaluate(iter_num: int, best_val_loss: float, final: bool) -> tuple[dict[str, float], float]:
-        """Estimate the losses, log them, and save a checkpoint if val improved (always at the end)."""
-        nonlocal peak, plot
-        if iter_num > start_iter:
-            peak = max(peak, measure_matmul_peak(seconds=0.1))
-        losses = estimate_loss(model, splits, config, iter_num)
-        log(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
-        if not (math.isfinite(losses["train"]) and math.isfinite(losses["val"])):
-            raise TrainingDiverged(f"the loss estimate is {losses} at iteration {iter_num}")
-        write_metrics(metrics_file, {"iter": iter_num, "train_loss": losses["train"], "val_loss": losses["val"]})
-        improved = losses["val"] < best_val_loss
-        best_val_loss = min(best_val_loss, losses["val"])
-        if final or (iter_num > 0 and (improved or config.always_save_checkpoint)):
-            save(iter_num, best_val_loss)
-            log(f"saved checkpoint to {ckpt_file}")
-        if plot and plot_losses(metrics_file, png_file) is None:
-            log("no loss curve: matplotlib is not installed (pip install 'numpy2gpt-gpt[plot]'; --no-plot hides this)")
-            plot = False  # said once
-        return losses, best_val_loss
-
-    # ---- the loop
-    if checkpoint is not None and iter_num >= config.max_iters:
-        log(
-            f"the checkpoint is already at iteration {iter_num} (max_iters {config.max_iters}): nothing to train; "
-            "pass a larger --max-iters to continue"
-        )
-    model.train()
-    bar = tqdm(
-        total=config.max_iters, initial=iter_num, desc="training", unit="it", disable=not config.progress, leave=True
-    )
-    lossf = math.nan
-    t_start = time.perf_counter()
-    last_log_iter = iter_num
-    train_seconds = window_seconds = 0.0  # time spent in training steps (evaluation and saving excluded)
-    try:
-        while True:
-            final = iter_num >= config.max_iters
-            resumed_here = checkpoint is not None and iter_num == start_iter  # evaluated before it was saved
-            if (iter_num % config.eval_interval == 0 or final) and not resumed_here:
-                losses, best_val_loss = evaluate(iter_num, best_val_loss, final)
-            if final:
-                break
-
-            t0 = time.perf_counter()
-            lr = get_lr(iter_num, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-
-            # forward/backward over the micro-batches; the loss is averaged, hence the division
-            lossf = 0.0
-            for _ in range(config.gradient_accumulation_steps):
-                x, y = gdata.get_batch(splits["train"], config.batch_size, config.block_size)
-                _, loss = model(x, y)
-                micro = float(loss.item())
-                if not math.isfinite(micro):
-                    raise TrainingDiverged(f"the loss is {micro} at iteration {iter_num}")
-                lossf += micro / config.gradient_accumulation_steps
-                (loss / config.gradient_accumulation_steps).backward()
-            if config.grad_clip > 0.0:
-                norm = clip_grad_norm_(model.parameters(), config.grad_clip)
-                if not math.isfinite(norm):
-                    raise TrainingDiverged(f"the gradient norm is {norm} at iteration {iter_num}")
-            optimizer.step()
-            optimizer.zero_grad()
-            iter_num += 1
-            step_seconds = time.perf_counter() - t0
-            train_seconds += step_seconds
-            window_seconds += step_seconds
-            bar.update(1)
-
-            if iter_num % config.log_interval == 0 or iter_num == config.max_iters:
-                dt = window_seconds / (iter_num - last_log_iter)  # seconds per step since the last log line
-                window_seconds, last_log_iter = 0.0, iter_num
-                tok_s = tokens_per_iter / dt
-                gflops = flops_per_iter / dt / 1e9
-                log(
-                    f"iter {iter_num}: loss {lossf:.4f}, lr {lr:.2e}, {dt * 1000:.1f} ms/iter, {tok_s:,.0f} tok/s, "
-                    f"{gflops:.1f} GFLOP/s ({100 * gflops * 1e9 / peak:.0f}% of matmul peak)"
-                )
-                bar.set_postfix(loss=f"{lossf:.4f}", val=f"{losses['val']:.4f}", tok_s=f"{tok_s:,.0f}")
-                write_metrics(metrics_file, {"iter": iter_num, "loss": lossf, "lr": lr, "ms": dt * 1000})
-    except TrainingDiverged as e:
-        bar.close()
-        kept = f"the last good checkpoint {ckpt_file} is untouched" if ckpt_file.exists() else "nothing was saved"
-        raise TrainingDiverged(f"{e}: training stopped ({kept}). Try a lower --learning-rate or --grad-clip.") from None
-    bar.close()
-    seconds = time.perf_counter() - t_start
-
-    if plot and png_file.exists():
-        log(f"loss curve: {png_file}")
-    steps = iter_num - start_iter
-    tokens_per_sec = steps * tokens_per_iter / train_seconds if steps else 0.0
+def finish(run: Run, seconds: float) -> TrainResult:
+    """The closing summary, the sample at the end, and the result."""
+    if run.plot and (run.out_dir / PLOT_NAME).exists():
+        log(f"loss curve: {run.out_dir / PLOT_NAME}")
+    steps = run.iter_num - run.start_iter
+    tokens_per_sec = steps * run.tokens_per_iter / run.train_seconds if steps else 0.0
     log(
-        f"{steps} iterations in {seconds:.1f} s ({train_seconds:.1f} s of training steps, "
-        f"{tokens_per_sec:,.0f} tokens/s); val loss {losses['val']:.4f} (best {best_val_loss:.4f})"
+        f"{steps} iterations in {seconds:.1f} s ({run.train_seconds:.1f} s of training steps, "
+        f"{tokens_per_sec:,.0f} tokens/s); val loss {run.losses['val']:.4f} (best {run.best_val_loss:.4f})"
     )
-
     sample_text = None
-    if config.sample_at_end and config.num_sample_tokens > 0:
+    if run.config.sample_at_end and run.config.num_sample_tokens > 0:
         from numpy2gpt.gpt.sample import sample_from_model
 
         log("sample:")
-        sample_text = sample_from_model(
-            model, meta, prompt=None, max_new_tokens=config.num_sample_tokens, seed=config.seed, stream=sys.stdout
-        )
+        sample_text = sample_from_model(run.model, run.meta, prompt=None, max_new_tokens=run.config.num_sample_tokens,
+                                        seed=run.config.seed, stream=sys.stdout)  # fmt: skip
     return TrainResult(
-        model=model,
-        iter_num=iter_num,
-        train_loss=losses["train"],
-        val_loss=losses["val"],
-        best_val_loss=best_val_loss,
-        checkpoint=ckpt_file if ckpt_file.exists() else None,
+        model=run.model,
+        iter_num=run.iter_num,
+        train_loss=run.losses["train"],
+        val_loss=run.losses["val"],
+        best_val_loss=run.best_val_loss,
+        checkpoint=run.ckpt_file if run.ckpt_file.exists() else None,
         seconds=seconds,
         tokens_per_sec=tokens_per_sec,
         sample=sample_text,
     )
 
 
-def load_pretrained(name: str, weights: str, dropout: float, block_size: int | None) -> GPT:
-    """GPT-2 weights from a local folder or file (``weights``) or else the local Hugging Face cache (``name``:
-    gpt2, gpt2-medium, ...), cropped to ``block_size`` (None: GPT-2's 1024 positions)."""
-    return GPT.from_pretrained(weights or name, dropout=dropout, block_size=block_size)
-
-
-__all__ = ["CheckpointError", "TrainConfig", "TrainResult", "TrainingDiverged", "estimate_loss", "train"]
+__all__ = ["CheckpointError", "Run", "TrainConfig", "TrainResult", "TrainingDiverged", "estimate_loss", "train"]
