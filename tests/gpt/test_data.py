@@ -173,8 +173,8 @@ def test_prepare_errors(tmp_path):
         prepare(data_file=latin1, out_dir=tmp_path / "o")
     with pytest.raises(ValueError, match="unknown dataset 'wiki'"):
         prepare("wiki", out_dir=tmp_path / "o")
-    with pytest.raises(ValueError, match="unknown tokenizer 'bpe'"):
-        prepare(out_dir=tmp_path / "o", tokenizer="bpe")
+    with pytest.raises(ValueError, match="unknown tokenizer 'wordpiece'"):
+        prepare(out_dir=tmp_path / "o", tokenizer="wordpiece")
     with pytest.raises(ValueError, match="val_fraction"):
         prepare(out_dir=tmp_path / "o", val_fraction=1.0)
     with pytest.raises(ValueError, match="block_size"):

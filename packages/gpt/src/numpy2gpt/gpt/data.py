@@ -18,21 +18,25 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
+import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from numpy2gpt.gpt.corpora import Corpus, canonical_name, load_corpus
-from numpy2gpt.gpt.tokenizer import MAX_UINT16_VOCAB, CharTokenizer, GPT2Tokenizer, tokenizer_from_name
+from numpy2gpt.gpt.tokenizer import MAX_UINT16_VOCAB, CharTokenizer, Tokenizer, tokenizer_from_name
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "build_tokenizer",
+    "corpus_chunks",
     "default_out_dir",
     "describe_tokenizer",
     "ensure_data",
@@ -42,6 +46,7 @@ __all__ = [
     "load_split",
     "load_splits",
     "prepare",
+    "text_chunks",
 ]
 
 FORMAT = "numpy2gpt-data"
@@ -74,30 +79,190 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+CHUNK_CHARS = 1 << 20  # characters read at a time (1-4 MB of text): memory stays flat whatever the corpus size
+BATCH_CHUNKS = 4  # chunks per encode_batch call (tiktoken and tokenizers encode a batch on several threads)
+
+
+def text_chunks(pieces: Iterable[str]) -> Iterator[str]:
+    """Re-cut a stream of text ``pieces`` at line breaks, so that tokenizing each chunk alone gives exactly the
+    tokens of the whole text.
+
+    A chunk ends just after a ``"\\n"`` that has a non-space character on each side (``"x\\ny"``): GPT-2's
+    pre-tokenizer (used by tiktoken and by byte-level BPEs) never joins such a newline with its neighbours, whereas
+    a cut inside a run of whitespace could change how the run is split. Text without such a line break is held until
+    one comes (or the text ends)."""
+    carry = ""
+    for piece in pieces:
+        buf = carry + piece
+        cut = _last_safe_cut(buf)
+        if cut:
+            yield buf[:cut]
+        carry = buf[cut:]
+    if carry:
+        yield carry
+
+
+def _last_safe_cut(text: str) -> int:
+    """The position just after the last ``"\\n"`` with a non-space character on each side, or 0 if none."""
+    end = len(text) - 1
+    while True:
+        i = text.rfind("\n", 1, end)
+        if i < 1:
+            return 0
+        if not text[i - 1].isspace() and not text[i + 1].isspace():
+            return i + 1
+        end = i
+
+
+def _file_pieces(path: Path, chunk_chars: int) -> Iterator[str]:
+    """A UTF-8 text file read ``chunk_chars`` characters at a time (newlines normalized to ``\\n``, as ``open()``)."""
+    read = 0
+    with open(path, encoding="utf-8") as f:
+        while True:
+            try:
+                piece = f.read(chunk_chars)
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"data file {str(path)!r} is not UTF-8 text (undecodable byte {e.object[e.start : e.start + 1]!r} "
+                    f"after character {read:,}); convert it to UTF-8 first"
+                ) from None
+            if not piece:
+                return
+            read += len(piece)
+            yield piece
+
+
+def corpus_chunks(
+    dataset: str = "python_docs",
+    data_file: str | os.PathLike[str] | None = None,
+    *,
+    url: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    chunk_chars: int = CHUNK_CHARS,
+) -> tuple[Corpus, Callable[[], Iterator[str]]]:
+    """The corpus's description (with ``text=""`` for a file, which is never read whole) and a function that
+    returns a fresh iterator over its text in :func:`text_chunks`."""
+    if data_file is not None:
+        p = Path(data_file).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"data file {str(p)!r} does not exist")
+        if not p.is_file():
+            raise IsADirectoryError(f"data file {str(p)!r} is not a regular file")
+        corpus = Corpus("file", "", f"local file {p.resolve()}", str(p.resolve()))
+        return corpus, lambda: text_chunks(_file_pieces(p, chunk_chars))
+    corpus = load_corpus(dataset, None, url=url, cache_dir=cache_dir)  # built-in corpora are small
+    text = corpus.text
+    return corpus, lambda: text_chunks(text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars))
+
+
+def _char_vocabulary(chunks: Iterable[str], source: str) -> CharTokenizer:
+    """The CharTokenizer of every character in ``chunks`` (one pass; a bitmap over the code points)."""
+    seen = np.zeros(0x110000, dtype=bool)
+    for chunk in chunks:
+        try:
+            codepoints = np.frombuffer(chunk.encode("utf-32-le"), dtype="<u4")
+            seen[np.unique(codepoints)] = True
+        except UnicodeEncodeError:  # lone surrogates
+            seen[[ord(c) for c in set(chunk)]] = True
+    if not seen.any():
+        raise ValueError(f"the corpus is empty: {source}")
+    return CharTokenizer([chr(c) for c in np.flatnonzero(seen)])
+
+
+def build_tokenizer(
+    tokenizer: str | Tokenizer,
+    chunks: Callable[[], Iterator[str]],
+    source: str,
+    vocab_size: int | None = None,
+    tokenizer_file: str | os.PathLike[str] | None = None,
+) -> Tokenizer:
+    """The tokenizer to prepare with: an instance as given; ``"char"``: the corpus's characters; ``"gpt2"``;
+    ``"bpe"``: a byte-level BPE of ``vocab_size`` tokens trained on the corpus, or the one in ``tokenizer_file``
+    (a ``tokenizer.json``). Each reads the corpus through ``chunks()`` (char and bpe: one pass)."""
+    if not isinstance(tokenizer, str):
+        return tokenizer
+    if tokenizer_file is not None and tokenizer != "bpe":
+        raise ValueError(f"a tokenizer file is a trained BPE: use it with tokenizer 'bpe', not {tokenizer!r}")
+    if tokenizer == "char":
+        return _char_vocabulary(chunks(), source)
+    if tokenizer == "bpe":
+        from numpy2gpt.gpt.bpe import DEFAULT_VOCAB_SIZE, BPETokenizer, train_bpe
+
+        if tokenizer_file is not None:
+            return BPETokenizer.from_file(tokenizer_file)
+        return train_bpe(chunks(), vocab_size or DEFAULT_VOCAB_SIZE)
+    return tokenizer_from_name(tokenizer)  # gpt2, or the error naming the choices
+
+
+def encode_to_file(tok: Tokenizer, chunks: Iterable[str], path: Path) -> tuple[int, int, str]:
+    """Tokenize ``chunks`` (:data:`BATCH_CHUNKS` at a time, with the tokenizer's ``encode_batch``) and append the
+    ids to ``path`` as little-endian uint16 as they come. Returns (tokens, characters, SHA-256 of the text)."""
+    encode_batch = getattr(tok, "encode_batch", None) or (lambda texts: [tok.encode_array(t) for t in texts])
+    sha = hashlib.sha256()
+    n_tokens = n_chars = 0
+    with open(path, "xb") as f:
+        batch: list[str] = []
+        for chunk in itertools.chain(chunks, [None]):
+            if chunk is not None:
+                batch.append(chunk)
+                sha.update(chunk.encode("utf-8", "surrogatepass"))
+                n_chars += len(chunk)
+            if batch and (chunk is None or len(batch) == BATCH_CHUNKS):
+                for ids in encode_batch(batch):
+                    f.write(np.asarray(ids).astype(_DTYPE, copy=False).tobytes())
+                    n_tokens += len(ids)
+                batch = []
+    return n_tokens, n_chars, sha.hexdigest()
+
+
+def _split_tokens(tokens: Path, n_train: int, train: Path, val: Path) -> None:
+    """``tokens`` (a file of uint16 ids) -> ``val``: the ids from ``n_train`` on (copied in blocks), ``train``: the
+    first ``n_train`` (the file itself, truncated and renamed)."""
+    val_tmp = val.with_name(f".{val.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tokens, "rb") as src, open(val_tmp, "xb") as dst:
+            src.seek(n_train * _DTYPE.itemsize)
+            shutil.copyfileobj(src, dst, 1 << 24)
+        os.truncate(tokens, n_train * _DTYPE.itemsize)
+        os.replace(val_tmp, val)
+        os.replace(tokens, train)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(val_tmp)
+
+
 def prepare(
     dataset: str = "python_docs",
     data_file: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
-    tokenizer: str | CharTokenizer | GPT2Tokenizer = "char",
+    tokenizer: str | Tokenizer = "char",
     val_fraction: float = 0.1,
     block_size: int | None = None,
     *,
+    vocab_size: int | None = None,
+    tokenizer_file: str | os.PathLike[str] | None = None,
     url: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    chunk_chars: int = CHUNK_CHARS,
 ) -> Path:
-    """Tokenize a corpus and write ``train.bin``, ``val.bin`` and ``meta.json`` into ``out_dir``.
+    """Tokenize a corpus and write ``train.bin``, ``val.bin`` and ``meta.json`` into ``out_dir``, streaming: the
+    text is read and tokenized in chunks cut at line breaks (:func:`text_chunks`) and the ids are written as they
+    come, so memory stays flat (well under 1 GiB) whatever the size of the file.
 
     Args:
         dataset: ``"python_docs"`` (default, no network) or ``"shakespeare_char"`` (downloaded once, verified and
             cached); ignored when ``data_file`` is given.
         data_file: a local UTF-8 text file to use instead of a built-in corpus.
         out_dir: the folder to write (created if needed); default :func:`default_out_dir`.
-        tokenizer: ``"char"`` (vocabulary = the corpus's sorted characters), ``"gpt2"`` (GPT-2 BPE), or a
-            tokenizer instance.
+        tokenizer: ``"char"`` (vocabulary = the corpus's sorted characters), ``"gpt2"`` (GPT-2 BPE), ``"bpe"`` (a
+            byte-level BPE trained on the corpus, written to ``out_dir/tokenizer.json``), or a tokenizer instance.
         val_fraction: the share of tokens, taken from the end of the corpus, kept for validation.
         block_size: when given, each split must hold at least ``block_size + 1`` tokens (one training window);
             otherwise at least 2.
+        vocab_size: with ``"bpe"``: the vocabulary to train (default 4096).
+        tokenizer_file: with ``"bpe"``: use this ``tokenizer.json`` instead of training one (e.g. another run's).
         url, cache_dir: where to fetch and cache a downloaded corpus (see :mod:`numpy2gpt.gpt.corpora`).
+        chunk_chars: characters read at a time.
 
     Returns the output folder. Files are written atomically; ``meta.json`` is written last, so a folder with a
     ``meta.json`` is complete.
@@ -106,30 +271,45 @@ def prepare(
         raise ValueError(f"val_fraction must be strictly between 0 and 1, got {val_fraction}")
     if block_size is not None and (not isinstance(block_size, int) or block_size < 1):
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    corpus: Corpus = load_corpus(dataset, data_file, url=url, cache_dir=cache_dir)
-    if not corpus.text:
-        raise ValueError(f"the corpus is empty: {corpus.source}")
-
-    tok = tokenizer_from_name(tokenizer, corpus.text) if isinstance(tokenizer, str) else tokenizer
+    corpus, chunks = corpus_chunks(dataset, data_file, url=url, cache_dir=cache_dir, chunk_chars=chunk_chars)
+    tok = build_tokenizer(tokenizer, chunks, corpus.source, vocab_size, tokenizer_file)
     if tok.vocab_size > MAX_UINT16_VOCAB:
         raise ValueError(
             f"vocab_size {tok.vocab_size} does not fit the uint16 token files (at most {MAX_UINT16_VOCAB} tokens)"
         )
-    ids = tok.encode_array(corpus.text)
-    n = len(ids)
-    n_train = int(n * (1.0 - val_fraction))
-    n_val = n - n_train
-    need = (block_size + 1) if block_size is not None else 2
-    if min(n_train, n_val) < need:
-        why = f"block_size + 1 = {need}" if block_size is not None else f"{need}"
-        raise ValueError(
-            f"corpus too short: {n} tokens ({corpus.source}) split into {n_train} train and {n_val} val tokens "
-            f"(val_fraction={val_fraction}), but each split needs at least {why} tokens; use a longer text"
-            + (" or a smaller block_size" if block_size is not None else "")
-        )
-
     out = Path(out_dir) if out_dir is not None else default_out_dir(dataset, data_file, tok.kind)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    tokens = out / f".tokens.{uuid.uuid4().hex[:12]}.tmp"
+    try:
+        n, n_chars, sha256 = encode_to_file(tok, chunks(), tokens)
+        if n_chars == 0:
+            raise ValueError(f"the corpus is empty: {corpus.source}")
+        n_train = int(n * (1.0 - val_fraction))
+        n_val = n - n_train
+        need = (block_size + 1) if block_size is not None else 2
+        if min(n_train, n_val) < need:
+            why = f"block_size + 1 = {need}" if block_size is not None else f"{need}"
+            raise ValueError(
+                f"corpus too short: {n} tokens ({corpus.source}) split into {n_train} train and {n_val} val tokens "
+                f"(val_fraction={val_fraction}), but each split needs at least {why} tokens; use a longer text"
+                + (" or a smaller block_size" if block_size is not None else "")
+            )
+        # Retire the old meta.json first: from here to the end the folder reads as "not prepared".
+        with contextlib.suppress(FileNotFoundError):
+            (out / "meta.json").unlink()
+        _split_tokens(tokens, n_train, out / "train.bin", out / "val.bin")
+    except BaseException:
+        if created:  # a failed prepare leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                os.unlink(tokens)
+                out.rmdir()
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tokens)
+    if hasattr(tok, "to_json"):  # a trained BPE: its vocabulary lives beside the data (meta.json names it)
+        _write_atomic(out / tok.to_dict()["file"], tok.to_json().encode("utf-8"))
     meta: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -140,18 +320,12 @@ def prepare(
         "dataset": corpus.name,
         "source": corpus.source,
         "data_file": corpus.path,
-        "corpus_chars": len(corpus.text),
-        "corpus_sha256": hashlib.sha256(corpus.text.encode("utf-8", "surrogatepass")).hexdigest(),
+        "corpus_chars": n_chars,
+        "corpus_sha256": sha256,
         "val_fraction": val_fraction,
         "train_tokens": n_train,
         "val_tokens": n_val,
     }
-    # Retire the old meta.json first: between here and the end the folder reads as "not prepared".
-    with contextlib.suppress(FileNotFoundError):
-        (out / "meta.json").unlink()
-    data = ids.astype(_DTYPE, copy=False)
-    _write_atomic(out / "train.bin", data[:n_train].tobytes())
-    _write_atomic(out / "val.bin", data[n_train:].tobytes())
     _write_atomic(out / "meta.json", (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return out
 
@@ -177,6 +351,10 @@ def load_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
             f"{str(path)!r} has data format version {meta.get('version')!r}; this numpy2gpt reads version "
             f"{FORMAT_VERSION}; run `numpy2gpt prepare` again"
         )
+    if isinstance(meta.get("tokenizer"), dict) and meta["tokenizer"].get("kind") == "bpe":
+        from numpy2gpt.gpt.bpe import inline_tokenizer_file
+
+        meta["tokenizer"] = inline_tokenizer_file(meta["tokenizer"], d)  # checkpoints carry the vocabulary
     return meta
 
 
