@@ -209,3 +209,16 @@ def test_real_dot_draws_svg_and_png(tmp_path):
 def test_bad_direction_is_named():
     with pytest.raises(ValueError, match="graph direction must be one of TB, TD, BT, LR, RL, got 'down'"):
         ag.to_mermaid(_small_graph()[-1], direction="down")
+
+
+def test_a_lookup_into_a_parameter_is_not_the_parameter():
+    # An embedding lookup reads only its weight, but its output is data, not "the weight": the ops after it
+    # must not be pulled into the embedding's box (they were, before sizes were compared).
+    p = {"emb.weight": Tensor(np.ones((10, 4)), requires_grad=True), "fc.weight": Tensor(np.ones((4, 4)))}
+    p["fc.weight"].requires_grad = True
+    y = (p["emb.weight"][np.array([1, 2, 3])].tanh() @ p["fc.weight"].T).sum()
+    lines = ag.to_mermaid(y, params=p).splitlines()
+    tanh = next(line for line in lines if "Tanh" in line)
+    assert tanh.startswith("    f") and not tanh.startswith("     ")  # top level, in no subgraph
+    transpose = next(line for line in lines if "Transpose" in line)
+    assert transpose.startswith("        ")  # weight.T belongs to fc

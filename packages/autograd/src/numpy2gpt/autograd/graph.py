@@ -106,10 +106,10 @@ def _common_prefix(paths: set[str]) -> str:
 def _modules(functions: list[Function], param_module: dict[int, str]) -> dict[int, str]:
     """The module (dotted path, "" for none) each Function belongs to, guessed from the parameters around it.
 
-    A Function that reads parameters (directly, or through ops on parameters only, such as ``weight.T``)
-    belongs to their module. Any other one belongs to the common module of the nearest such Function before it
-    on its main input (the input of highest generation) and after it on its first consumer (the lowest
-    generation): the ops between ``attn.c_attn`` and ``attn.c_proj`` belong to ``attn``."""
+    A Function that reads parameters (directly, or through reshaping ops on parameters only, such as
+    ``weight.T``) belongs to their module. Any other one belongs to the common module of the nearest such
+    Function before it on its main input (the input of highest generation) and after it on its first consumer
+    (the lowest generation): the ops between ``attn.c_attn`` and ``attn.c_proj`` belong to ``attn``."""
     weight_path: dict[int, set[str]] = {k: {m} for k, m in param_module.items()}  # tensor id -> modules
     own: dict[int, set[str]] = {}
     up: dict[int, set[str]] = {}
@@ -118,9 +118,10 @@ def _modules(functions: list[Function], param_module: dict[int, str]) -> dict[in
         inputs = [x for x in f.inputs or () if not _is_constant_scalar(x)]
         reads = [weight_path.get(id(x)) for x in inputs]
         own[id(f)] = set().union(*[r for r in reads if r])
-        if inputs and all(reads):  # only parameters in: the outputs are still "the weight" (weight.T, ...)
+        if inputs and all(reads):  # only parameters in, as many numbers out: still "the weight" (weight.T ...)
+            sizes = {x.data.size for x in inputs}  # (an embedding lookup reads only its weight, but is not it)
             for ref in f.outputs:
-                if (y := ref()) is not None:
+                if (y := ref()) is not None and y.data.size in sizes:
                     weight_path[id(y)] = own[id(f)]
         computed = [x for x in inputs if x.creator is not None]
         main = max(computed, key=lambda x: x.generation, default=None)

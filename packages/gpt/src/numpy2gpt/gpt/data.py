@@ -419,6 +419,7 @@ def ensure_data(
     *,
     given: bool = False,
     log: Callable[[str], None] = print,
+    vocab_size: int | None = None,
 ) -> Path:
     """``data_dir``, preparing the corpus into it first unless it already holds it (:func:`is_prepared`).
 
@@ -431,7 +432,7 @@ def ensure_data(
     if not is_prepared(data_dir, dataset, data_file, tokenizer):
         log(f"preparing {data_file or dataset} with the {tokenizer} tokenizer in {data_dir}")
         prepare(dataset=dataset, data_file=data_file or None, out_dir=data_dir, tokenizer=tokenizer,
-                block_size=block_size)  # fmt: skip
+                block_size=block_size, vocab_size=vocab_size)  # fmt: skip
     return Path(data_dir)
 
 

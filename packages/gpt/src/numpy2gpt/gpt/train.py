@@ -64,14 +64,18 @@ class TrainConfig:
     eval_interval: int = _opt(250, "estimate train/val loss every this many iterations")
     log_interval: int = _opt(10, "print a log line (and update the progress bar) every this many iterations")
     eval_iters: int = _opt(20, "batches per split for each loss estimate")
-    always_save_checkpoint: bool = _opt(False, "save at every evaluation, not only when val loss improves")
+    always_save_checkpoint: bool = _opt(
+        False, "save at every evaluation and at the end, not only when val loss improves (the default keeps the best)"
+    )
+    eval_only: bool = _opt(False, "estimate the train/val loss of the model as loaded, then stop (nanoGPT's eval_only)")
     init_from: str = _opt("scratch", "'scratch', 'resume' (from out_dir's checkpoint) or a GPT-2 name (gpt2, ...)")
     weights: str = _opt("", "with --init-from gpt2*: a local folder (or file) holding the GPT-2 weights")
     # data
     dataset: str = _opt("python_docs", "built-in corpus: python_docs (embedded, offline), shakespeare_char, ...")
     data_file: str = _opt("", "train on this local text file instead of a built-in dataset")
     data_dir: str = _opt("", "a folder made by `numpy2gpt prepare` (default: OUT_DIR/data/CORPUS_TOKENIZER)")
-    tokenizer: str = _opt("char", "'char' (one token per character) or 'gpt2' (GPT-2 BPE)")
+    tokenizer: str = _opt("char", "'char' (one token per character), 'gpt2' (GPT-2 BPE) or 'bpe' (trained on the data)")
+    vocab_size: int = _opt(4096, "with --tokenizer bpe: the vocabulary size to train")
     gradient_accumulation_steps: int = _opt(1, "micro-batches per optimizer step")
     batch_size: int = _opt(12, "sequences per micro-batch")
     block_size: int = _opt(64, "context length in tokens")
@@ -91,7 +95,7 @@ class TrainConfig:
     # learning-rate schedule
     decay_lr: bool = _opt(True, "warmup then cosine decay (otherwise a constant learning_rate)")
     warmup_iters: int = _opt(100, "linear warmup steps")
-    lr_decay_iters: int = _opt(2000, "the cosine reaches min_lr here (nanoGPT: ~max_iters)")
+    lr_decay_iters: int = _opt(0, "the cosine reaches min_lr here (0: at max_iters)")
     min_lr: float = _opt(1e-4, "final learning rate (nanoGPT: ~learning_rate/10)")
     # misc
     seed: int = _opt(1337, "seed of every random draw (init, batches, dropout)")
@@ -110,7 +114,7 @@ class TrainConfig:
         for name in ("max_iters", "warmup_iters", "lr_decay_iters", "num_sample_tokens"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.decay_lr and self.lr_decay_iters < self.warmup_iters:
+        if self.decay_lr and self.lr_decay_iters and self.lr_decay_iters < self.warmup_iters:
             raise ValueError(
                 f"lr_decay_iters ({self.lr_decay_iters}) must be >= warmup_iters ({self.warmup_iters}): the cosine "
                 "decay starts after the warmup"
@@ -119,8 +123,10 @@ class TrainConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not (self.learning_rate > 0.0 and self.min_lr >= 0.0):
             raise ValueError(f"need learning_rate > 0 and min_lr >= 0, got {self.learning_rate} and {self.min_lr}")
-        if self.tokenizer not in ("char", "gpt2"):
-            raise ValueError(f"tokenizer must be 'char' or 'gpt2', got {self.tokenizer!r}")
+        if self.tokenizer not in ("char", "gpt2", "bpe"):
+            raise ValueError(f"tokenizer must be 'char', 'gpt2' or 'bpe', got {self.tokenizer!r}")
+        if self.tokenizer == "bpe" and not 257 <= self.vocab_size <= 65536:
+            raise ValueError(f"vocab_size must be between 257 and 65536 for --tokenizer bpe, got {self.vocab_size}")
         if self.init_from not in ("scratch", "resume") and not self.init_from.startswith("gpt2"):
             raise ValueError(
                 f"init_from must be 'scratch', 'resume' or a GPT-2 name (gpt2, ...), not {self.init_from!r}"
@@ -140,11 +146,21 @@ class TrainConfig:
             bias=self.bias,
         )
 
+    @property
+    def tokenizer_tag(self) -> str:
+        """The tokenizer in a data folder's name: ``char``, ``gpt2``, ``bpe4096`` (one folder per vocabulary size)."""
+        return f"bpe{self.vocab_size}" if self.tokenizer == "bpe" else self.tokenizer
+
+    @property
+    def decay_iters(self) -> int:
+        """Where the cosine ends: ``lr_decay_iters``, or else ``max_iters`` (not before the warmup's end)."""
+        return self.lr_decay_iters or max(self.max_iters, self.warmup_iters)
+
     def resolved_data_dir(self) -> Path:
         """``data_dir``, or ``OUT_DIR/data/<corpus>_<tokenizer>`` (e.g. ``out/data/python_docs_char``)."""
         if self.data_dir:
             return Path(self.data_dir)
-        name = gdata.default_out_dir(self.dataset, self.data_file or None, self.tokenizer).name
+        name = gdata.default_out_dir(self.dataset, self.data_file or None, self.tokenizer_tag).name
         return Path(self.out_dir) / "data" / name
 
 
@@ -220,7 +236,7 @@ def train(config: TrainConfig) -> TrainResult:
     # ---- data
     data_dir = gdata.ensure_data(
         config.resolved_data_dir(), config.dataset, config.data_file or None, config.tokenizer, config.block_size,
-        given=bool(config.data_dir), log=log,
+        given=bool(config.data_dir), log=log, vocab_size=config.vocab_size,
     )  # fmt: skip
     meta = gdata.load_meta(data_dir)
     splits = gdata.load_splits(data_dir, config.block_size)
@@ -233,6 +249,8 @@ def train(config: TrainConfig) -> TrainResult:
     model, config = init_model(config, int(meta["vocab_size"]), checkpoint)
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
     run = Run(config, model, optimizer, splits, meta, out_dir, peak_flops=measure_matmul_peak(), plot=config.plot)
+    if config.eval_only:
+        return eval_only(run, checkpoint)
     if checkpoint is not None:
         restore(run, checkpoint)
     elif run.metrics_file.exists():
@@ -250,7 +268,8 @@ def train(config: TrainConfig) -> TrainResult:
             "train; pass a larger --max-iters to continue"
         )
     model.train()
-    bar = tqdm(total=config.max_iters, initial=run.iter_num, desc="training", unit="it", disable=not config.progress)
+    off = None if config.progress else True  # None: the bar only on a terminal; a log file gets plain lines
+    bar = tqdm(total=config.max_iters, initial=run.iter_num, desc="training", unit="it", disable=off)
     t_start = time.perf_counter()
     try:
         while True:
@@ -341,6 +360,16 @@ def restore(run: Run, checkpoint: dict[str, Any]) -> None:
         run.losses = {"train": evals[-1]["train_loss"], "val": evals[-1]["val_loss"]}
 
 
+def eval_only(run: Run, checkpoint: dict[str, Any] | None) -> TrainResult:
+    """nanoGPT's ``--eval_only``: estimate the train and val loss of the model as loaded (``eval_iters`` batches
+    each) and stop; nothing is trained or written. ``numpy2gpt eval`` scores every token of a text instead."""
+    iter_num = int(checkpoint["iter_num"]) if checkpoint is not None else 0
+    losses = estimate_loss(run.model, run.splits, run.config, iter_num)
+    log(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
+    best = float(checkpoint["best_val_loss"]) if checkpoint is not None else losses["val"]
+    return TrainResult(run.model, iter_num, losses["train"], losses["val"], best, None, 0.0, 0.0)
+
+
 def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
     """This machine's float32 matmul speed in FLOP/s: the best of repeated n x n @ n x n products (2 n^3 FLOPs
     each) over about ``seconds``. The yardstick for how well training uses the CPU.
@@ -393,9 +422,15 @@ def evaluate(run: Run, final: bool) -> None:
     write_metrics(run.metrics_file, {"iter": run.iter_num, "train_loss": losses["train"], "val_loss": losses["val"]})
     improved = losses["val"] < run.best_val_loss
     run.losses, run.best_val_loss = losses, min(run.best_val_loss, losses["val"])
-    if final or (run.iter_num > 0 and (improved or run.config.always_save_checkpoint)):
+    wanted = improved or run.config.always_save_checkpoint
+    if (run.iter_num > 0 or final) and (wanted or (final and not run.ckpt_file.exists())):
         save_run(run)
         log(f"saved checkpoint to {run.ckpt_file}")
+    elif final:
+        log(
+            f"not saving the final model: its val loss {losses['val']:.4f} is above the best, "
+            f"{run.best_val_loss:.4f}, which {run.ckpt_file} keeps (--always-save-checkpoint saves the last)"
+        )
     if run.plot and plot_losses(run.metrics_file, run.out_dir / PLOT_NAME) is None:
         log("no loss curve: matplotlib is not installed (pip install 'numpy2gpt-gpt[plot]'; --no-plot hides this)")
         run.plot = False  # said once
@@ -425,7 +460,7 @@ def get_lr(it: int, config: TrainConfig) -> float:
     """nanoGPT's schedule: linear warmup, cosine decay to min_lr at lr_decay_iters, then min_lr."""
     if not config.decay_lr:
         return config.learning_rate
-    return cosine_warmup_lr(it, config.learning_rate, config.min_lr, config.warmup_iters, config.lr_decay_iters)
+    return cosine_warmup_lr(it, config.learning_rate, config.min_lr, config.warmup_iters, config.decay_iters)
 
 
 def forward_backward(model: GPT, tokens: np.ndarray, config: TrainConfig, iter_num: int) -> float:
