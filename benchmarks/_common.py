@@ -97,12 +97,55 @@ def _time(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
+def cpu_info() -> dict[str, str]:
+    """The CPU from /proc/cpuinfo: model, vendor and the widest SIMD level its flags announce."""
+    info = {"model": platform.processor() or platform.machine(), "vendor": "?", "simd": "?"}
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = dict(line.split(":", 1) for line in f.read().split("\n\n")[0].splitlines() if ":" in line)
+    except OSError:
+        return info
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    info["model"] = fields.get("model name", info["model"])
+    info["vendor"] = fields.get("vendor_id", "?")
+    if {"avx512f", "avx512bw", "avx512vl"} <= flags:
+        info["simd"] = "AVX-512" + (" (+BF16)" if "avx512_bf16" in flags else "")
+    elif {"avx2", "fma"} <= flags:
+        info["simd"] = "AVX2+FMA"
+    elif "avx" in flags:
+        info["simd"] = "AVX"
+    elif "sse4_2" in flags:
+        info["simd"] = "SSE4.2"
+    return info
+
+
+def blas_info() -> str:
+    """NumPy's BLAS as threadpoolctl sees it: library, version, kernel (architecture), threading layer, threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS unknown (threadpoolctl not installed)"
+    libs = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    if not libs:
+        return "no BLAS library loaded"
+    return "; ".join(
+        f"{lib['internal_api']} {lib.get('version') or ''} (kernel {lib.get('architecture') or '?'}, "
+        f"{lib.get('threading_layer') or '?'}, {lib['num_threads']} threads)".replace("  ", " ")
+        for lib in libs
+    )
+
+
 def machine_line() -> str:
+    """One line naming the machine: CPU model, vendor, SIMD level, cores, BLAS kernel and threads, versions, load."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     torch = import_torch()
+    cpu = cpu_info()
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {THREADS} threads each; "
-        f"NumPy {np.__version__}, torch {torch.__version__}, Python {platform.python_version()}; "
+        f"{cpu['model']} ({cpu['vendor']}, {cpu['simd']}), {os.cpu_count()} cores ({usable} usable), "
+        f"{THREADS} threads each; NumPy {np.__version__} with {blas_info()}; torch {torch.__version__} "
+        f"(CPU capability {torch.backends.cpu.get_cpu_capability()}); Python {platform.python_version()}; "
         f"load average {load:.2f} at the start"
     )
 

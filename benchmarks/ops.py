@@ -152,6 +152,7 @@ def runners(case: OpCase, seed: int = 0):
 
 
 def run(quick: bool) -> str:
+    print(f"Machine: {_common.machine_line()}", flush=True)
     header = ["op", "shape", "numpy2gpt fwd ms", "PyTorch fwd ms", "fwd ratio", "numpy2gpt fwd+bwd ms",
               "PyTorch fwd+bwd ms", "fwd+bwd ratio"]  # fmt: skip
     rows = []

@@ -238,6 +238,7 @@ def measure_memory(framework: str, workload: str, steps: int) -> dict:
 
 
 def run(names: list[str], quick: bool, memory: bool) -> str:
+    print(f"Machine: {_common.machine_line()}", flush=True)
     peak = _common.matmul_peak()
     header = [
         "workload",
