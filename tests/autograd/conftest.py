@@ -104,6 +104,19 @@ case("sigmoid-large", lambda rng: [rng.uniform(-40, 40, (6,))], ag.sigmoid, lamb
 case("abs", inputs(away_from_zero(2, 3)), lambda x: x.abs(), lambda x: x.abs())
 case("abs-0d", inputs(away_from_zero()), abs, lambda x: x.abs())
 case("exp-0d", inputs(normal()), ag.exp, lambda x: x.exp())
+case("relu", inputs(away_from_zero(2, 3)), lambda x: x.relu(), lambda x: x.relu())
+case("functional_relu", inputs(away_from_zero(4)), ag.relu, lambda x: x.relu())
+for dim in (-1, 0, 1):
+    case(f"softmax[dim={dim}]", inputs(normal(2, 3, 4)), lambda x, d=dim: ag.softmax(x, d),
+         lambda x, d=dim: x.softmax(d))  # fmt: skip
+    case(f"log_softmax[dim={dim}]", inputs(normal(2, 3, 4)), lambda x, d=dim: x.log_softmax(dim=d),
+         lambda x, d=dim: x.log_softmax(d))  # fmt: skip
+case("softmax[axis=1]", inputs(normal(3, 5)), lambda x: x.softmax(axis=1), lambda x: x.softmax(1))
+case("log_softmax[axis=0]", inputs(normal(3, 5)), lambda x: ag.log_softmax(x, axis=0), lambda x: x.log_softmax(0))
+case("softmax-0d", inputs(normal()), ag.softmax, lambda x: x.softmax(-1))
+case("log_softmax-0d", inputs(normal()), lambda x: x.log_softmax(0), lambda x: x.log_softmax(0))
+case("softmax-large", lambda rng: [rng.uniform(-300, 300, (3, 4))], ag.softmax, lambda x: x.softmax(-1))
+case("log_softmax-large", lambda rng: [rng.uniform(-300, 300, (3, 4))], ag.log_softmax, lambda x: x.log_softmax(-1))
 CLIP_INPUT = lambda rng: np.array([[-1.3, -0.7, -0.2], [0.1, 0.6, 1.7]])  # noqa: E731 - none on a bound
 case("clip", inputs(CLIP_INPUT), lambda x: x.clip(-0.5, 0.5), lambda x: x.clamp(-0.5, 0.5))
 case("clip-min", inputs(CLIP_INPUT), lambda x: x.clip(min=0.0), lambda x: x.clamp(min=0.0))

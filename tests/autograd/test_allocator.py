@@ -1,8 +1,12 @@
-"""numpy2gpt.autograd.allocator: glibc's malloc keeps freed arrays for reuse, so repeated steps stop page-faulting."""
+"""numpy2gpt.autograd.allocator: once an entry point asks,
+glibc's malloc keeps freed arrays for reuse, so repeated steps stop page-faulting."""
 
 from __future__ import annotations
 
+import os
 import resource
+import subprocess
+import sys
 
 import numpy as np
 
@@ -23,17 +27,40 @@ def _faults_per_round(rounds: int = 10, nbytes: int = 40 << 20) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / rounds
 
 
-def test_applied_at_import_and_no_faults_on_reuse():
+def _run(code: str, **env: str) -> str:
+    """Run ``code`` in a fresh interpreter (so this process's allocator state does not matter); its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_import_has_no_side_effect():
+    """Issue 10 item 4: importing the library leaves malloc alone; entry points opt in."""
+    out = _run("import numpy2gpt.autograd as ag; print(ag.allocator.is_applied())")
+    assert out == "False"
+
+
+def test_keep_freed_memory_applies_once_and_stops_faults_on_reuse():
     libc = allocator._glibc()
     if libc is None:  # not glibc: the module must be a harmless no-op
         assert allocator.keep_freed_memory() is False
         assert allocator.is_applied() is False
         assert allocator.release_memory() is False
         return
-    assert allocator.is_applied(), "numpy2gpt.autograd should apply the setting when imported"
+    assert allocator.keep_freed_memory() is True
+    assert allocator.keep_freed_memory() is True  # idempotent
+    assert allocator.is_applied()
     # a 40 MiB array freed and allocated again reuses the same pages: essentially no faults
     # (by default glibc would munmap and mmap it, faulting its 10,240 pages - or 20 huge pages - back in each round)
     assert _faults_per_round() < 8
+
+
+def test_environment_variable_opts_out():
+    code = "from numpy2gpt.autograd import allocator as a; print(a.keep_freed_memory(), a.is_applied())"
+    assert _run(code, NUMPY2GPT_KEEP_FREED_MEMORY="0") == "False False"
+    if allocator._glibc() is not None:
+        assert _run(code, NUMPY2GPT_KEEP_FREED_MEMORY="1") == "True True"
 
 
 def test_can_be_turned_off_and_on_again():

@@ -9,11 +9,12 @@ it. Because nothing points forward in time, dropping the loss frees the whole gr
 
 # tensor.py first: it binds the ops module at its end, and the ops import Function and Tensor back.
 from numpy2gpt.autograd.tensor import Tensor  # isort: skip
-from numpy2gpt.autograd import allocator as _allocator
+from numpy2gpt.autograd import allocator  # no side effect: entry points call allocator.keep_freed_memory()
 from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.backward import backward, grad
 from numpy2gpt.autograd.creation import (
     arange,
+    as_tensor,
     default_generator,
     full,
     full_like,
@@ -40,13 +41,10 @@ from numpy2gpt.autograd.ops import __all__ as _ops_all
 
 __version__ = "0.1.0"
 
-# Keep freed arrays' memory for reuse (glibc only; NUMPY2GPT_KEEP_FREED_MEMORY=0 opts out): see allocator.py.
-_allocator._apply_at_import()
-
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "arange", "backward", "default_generator", "enable_grad", "full",
-    "full_like", "get_array_module", "get_default_dtype", "get_rng_state", "grad", "grad_mode", "gradcheck",
-    "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand", "rand_like", "randn",
-    "randn_like", "set_default_dtype", "set_grad_enabled", "set_rng_state", "tensor", "to_dot", "to_mermaid",
-    "zeros", "zeros_like", *_ops_all,
+    "Function", "GradcheckError", "Tensor", "allocator", "arange", "as_tensor", "backward", "default_generator",
+    "enable_grad", "full", "full_like", "get_array_module", "get_default_dtype", "get_rng_state", "grad",
+    "grad_mode", "gradcheck", "is_grad_enabled", "manual_seed", "no_grad", "ones", "ones_like", "rand",
+    "rand_like", "randn", "randn_like", "set_default_dtype", "set_grad_enabled", "set_rng_state", "tensor",
+    "to_dot", "to_mermaid", "zeros", "zeros_like", *_ops_all,
 ]  # fmt: skip

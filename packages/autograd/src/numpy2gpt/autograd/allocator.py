@@ -18,9 +18,11 @@ The cost: memory freed at the end of a step stays counted in the process's resid
 *peak* is unchanged: it is the step's own working set). Call ``release_memory()`` to hand the free part back
 (``malloc_trim``), e.g. after training and before something else needs the memory.
 
-``numpy2gpt.autograd`` calls ``keep_freed_memory()`` once when imported. It is a no-op (returns False) where the C
-library is not glibc (macOS, Windows, musl). Set the environment variable ``NUMPY2GPT_KEEP_FREED_MEMORY=0`` before
-the import to leave malloc alone, or call ``keep_freed_memory(False)`` to restore glibc's defaults.
+Nothing happens on import: a library must not change a process-wide setting behind its user's back. Entry
+points opt in with one call, ``keep_freed_memory()`` (the ``numpy2gpt`` CLI and ``train()`` do); calling it again
+does nothing more. It is a no-op (returns False) where the C library is not glibc (macOS, Windows, musl), and
+when the environment variable ``NUMPY2GPT_KEEP_FREED_MEMORY=0`` is set. ``keep_freed_memory(False)`` restores
+glibc's defaults.
 """
 
 from __future__ import annotations
@@ -60,12 +62,16 @@ def _glibc() -> ctypes.CDLL | None:
 def keep_freed_memory(enable: bool = True) -> bool:
     """Tell glibc's malloc to keep freed memory for reuse (``enable=True``) or restore its defaults (``False``).
 
-    Returns True if the setting took effect (always False off glibc).
+    Returns True if the setting is in effect (``enable``) or was undone (``not enable``); always False off
+    glibc, and ``keep_freed_memory(True)`` is False without touching malloc when the environment variable
+    ``NUMPY2GPT_KEEP_FREED_MEMORY`` is 0/false/no/off. Calling it twice does the work once.
     """
     global _applied
     libc = _glibc()
-    if libc is None:
+    if libc is None or (enable and _opted_out()):
         return False
+    if enable == _applied:
+        return True  # already in that state
     if enable:
         ok = libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) or libc.mallopt(
             _M_MMAP_THRESHOLD, _MMAP_THRESHOLD_FALLBACK
@@ -79,6 +85,10 @@ def keep_freed_memory(enable: bool = True) -> bool:
     return ok
 
 
+def _opted_out() -> bool:
+    return os.environ.get("NUMPY2GPT_KEEP_FREED_MEMORY", "1").strip().lower() in ("0", "false", "no", "off")
+
+
 def release_memory() -> bool:
     """Return the heap's free memory to the OS now (glibc's ``malloc_trim(0)``); False where there is no glibc."""
     libc = _glibc()
@@ -90,9 +100,3 @@ def release_memory() -> bool:
 def is_applied() -> bool:
     """True while ``keep_freed_memory()`` is in effect in this process."""
     return _applied
-
-
-def _apply_at_import() -> None:
-    if os.environ.get("NUMPY2GPT_KEEP_FREED_MEMORY", "1").strip().lower() in ("0", "false", "no", "off"):
-        return
-    keep_freed_memory(True)

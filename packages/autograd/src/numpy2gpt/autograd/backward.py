@@ -23,6 +23,8 @@ fresh array, and copied when it is a read-only broadcast view, a view of another
 leaf (or the caller) already holds, because optimizers and clipping modify ``.grad`` in place. Later
 gradients are added into a new array (``grad = grad + g``), never written into the old one.
 
+A backward may return ndarrays instead of Tensors (fused ops do); the engine wraps them as Tensors.
+
 Higher order: with ``create_graph=True`` the backward pass runs with grad mode on, so the gradients are
 Tensors with creators of their own and can be differentiated again. Storing such a gradient in a leaf's
 ``.grad`` creates a reference cycle (leaf -> grad -> grad's creator -> ... -> leaf) that only the cyclic
@@ -196,6 +198,8 @@ def _run(
             for x, gx in zip(f.inputs, gxs, strict=False):
                 if gx is None or not x.requires_grad:
                     continue
+                if not isinstance(gx, Tensor):
+                    gx = _wrap_array_grad(f, gx, create_graph)
                 if gx.data.shape != x.data.shape:
                     raise RuntimeError(
                         f"{f.name}.backward returned a gradient of shape {gx.shape} for an input of shape {x.shape}"
@@ -218,6 +222,17 @@ def _run(
             else:
                 t.grad = t.grad + g  # a new array: never modify a .grad someone may hold
     return captured
+
+
+def _wrap_array_grad(f: Function, gx: Any, create_graph: bool) -> Tensor:
+    """A gradient that ``f.backward`` returned as an ndarray, as a Tensor. An array has no graph, so under
+    ``create_graph=True`` it would be a wrong (constant) higher derivative: that raises instead."""
+    if create_graph:
+        raise RuntimeError(
+            f"{f.name}.backward returned an ndarray, which cannot be differentiated again; with "
+            "create_graph=True it must return Tensors (compute with Tensor ops when grad mode is on)"
+        )
+    return Tensor._wrap(gx if type(gx) is np.ndarray else np.asarray(gx))
 
 
 def _own(g: Tensor, handed_out: set[int], user_grads: set[int]) -> Tensor:

@@ -1,4 +1,5 @@
-"""Making tensors: ``tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``randn``, ``rand`` and ``*_like``.
+"""Making tensors: ``tensor``, ``as_tensor``, ``zeros``, ``ones``, ``full``, ``arange``, ``randn``, ``rand``,
+``*_like``.
 
 Random numbers come from one module-level NumPy ``Generator``; ``manual_seed(s)`` replaces it, so a seed
 fixes every draw that follows (initial weights, dropout masks, batches) and one seed gives one model.
@@ -57,6 +58,14 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, name: str 
     if isinstance(data, (np.ndarray, Tensor)):
         t.data = t.data.copy()
     return t
+
+
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """``data`` as a Tensor without copying when it can (``torch.as_tensor``): a Tensor is returned as is
+    (converted by a recorded cast if ``dtype`` differs); anything else becomes a leaf, arrays sharing memory."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or np.dtype(dtype) == data.dtype else data.astype(dtype)
+    return Tensor(data, dtype=dtype)
 
 
 def zeros(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:

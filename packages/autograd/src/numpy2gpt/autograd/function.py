@@ -4,9 +4,15 @@ A Function subclass says two things, side by side:
 
 * ``forward(*arrays) -> array or tuple of arrays``: the computation, on plain ndarrays.
 * ``backward(*grad_outputs) -> gradient or tuple of gradients``: given dL/d(output) for each output (as
-  Tensors), return dL/d(input) for each input, each with its input's shape (``None`` for an input that needs
-  none). Written with Tensor ops, backward is itself differentiable: with ``create_graph=True`` it is
-  recorded, which is how higher-order derivatives work.
+  Tensors, ``None`` for an output nobody used), return dL/d(input) for each input, each with its input's
+  shape (``None`` for an input that needs none). Written with Tensor ops, backward is itself differentiable:
+  with ``create_graph=True`` it is recorded, which is how higher-order derivatives work.
+
+The contract a fused op relies on: ``self.needs_input_grad`` (one bool per input; all False under
+``no_grad()``) is set *before* ``forward`` runs, so forward saves what backward needs only when a backward
+can happen; and backward may return plain ndarrays, which the engine wraps. Such a Function sets
+``differentiable_backward = False`` (or returns Tensors when grad mode is on, as ``Softmax`` does), since an
+array carries no graph to differentiate again.
 
 Calling a Function (``Exp()(x)``) runs forward and, while grad mode is on and some input requires grad,
 records the graph (three ideas):
@@ -26,9 +32,8 @@ that need no gradient, and a floating one takes the dtype of the first floating 
 ``MyOp()(float32_tensor, np.float64(0.5))`` does not silently compute in float64. A Function instance
 records one call: make a new one per call (``MyOp(eps)(x)``).
 
-Functions whose backward is written on raw arrays for speed (the nn package's fused ops) set
-``differentiable_backward = False``; backward with ``create_graph=True`` through them raises instead of
-returning a silently wrong higher derivative.
+With ``create_graph=True``, backward through a Function with ``differentiable_backward = False``, or one whose
+backward returned an ndarray, raises instead of returning a silently wrong higher derivative.
 """
 
 from __future__ import annotations
@@ -41,13 +46,15 @@ import numpy as np
 from numpy2gpt.autograd.grad_mode import _state as _grad_state
 from numpy2gpt.autograd.tensor import Tensor
 
+Gradient = Tensor | np.ndarray | None
+
 
 class Function:
     """Base class of every differentiable operation. Subclass it and define ``forward`` and ``backward``.
 
-    After a recorded call: ``inputs`` (list of Tensors, set to ``None`` once backward has used it unless
-    ``retain_graph=True``), ``outputs`` (list of weak references), ``generation`` (int) and
-    ``needs_input_grad`` (one bool per input, so backward can skip gradients nobody wants).
+    ``needs_input_grad`` (one bool per input) is set on every call, before ``forward``. After a recorded call:
+    ``inputs`` (list of Tensors, set to ``None`` once backward has used it unless ``retain_graph=True``),
+    ``outputs`` (list of weak references) and ``generation`` (int).
     """
 
     differentiable_backward: ClassVar[bool] = True
@@ -63,29 +70,30 @@ class Function:
             if not isinstance(x, Tensor):
                 xs = _as_tensors(xs)
                 break
+        # Known before forward runs, so that forward saves only what a recorded backward will need.
+        if _grad_state.enabled:
+            self.needs_input_grad = needs_input_grad = tuple([x.requires_grad for x in xs])
+        else:
+            self.needs_input_grad = needs_input_grad = (False,) * len(xs)
         ys = self.forward(*[x.data for x in xs])
         single = not isinstance(ys, tuple)
         outputs = [Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y)) for y in ((ys,) if single else ys)]
 
-        # Bookkeeping only when it can matter: grad mode on and some input requires grad.
-        if _grad_state.enabled:
-            needs_input_grad = tuple([x.requires_grad for x in xs])
-            if True in needs_input_grad:
-                self.needs_input_grad = needs_input_grad
-                self.generation = generation = max([x.generation for x in xs])
-                self.inputs = xs
-                for y in outputs:
-                    if y.data.dtype.kind == "f":  # integer and boolean outputs (indices, masks) carry no gradient
-                        y.requires_grad = True
-                        y.creator = self
-                        y.generation = generation + 1
-                self.outputs = [weakref.ref(y) for y in outputs]
+        if True in needs_input_grad:  # record the graph only when it can matter
+            self.generation = generation = max([x.generation for x in xs])
+            self.inputs = xs
+            for y in outputs:
+                if y.data.dtype.kind == "f":  # integer and boolean outputs (indices, masks) carry no gradient
+                    y.requires_grad = True
+                    y.creator = self
+                    y.generation = generation + 1
+            self.outputs = [weakref.ref(y) for y in outputs]
         return outputs[0] if single else tuple(outputs)
 
     def forward(self, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         raise NotImplementedError(f"{type(self).__name__} must define forward(*arrays)")
 
-    def backward(self, *gys: Tensor | None) -> Tensor | tuple[Tensor | None, ...] | None:
+    def backward(self, *gys: Tensor | None) -> Gradient | tuple[Gradient, ...]:
         raise NotImplementedError(f"{type(self).__name__} must define backward(*grad_outputs)")
 
     @property

@@ -278,6 +278,15 @@ class Tensor:
     def abs(self) -> Tensor:
         return _ops.abs(self)
 
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def softmax(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        return _ops.softmax(self, dim, axis=axis)
+
+    def log_softmax(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        return _ops.log_softmax(self, dim, axis=axis)
+
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
         return _ops.clip(self, min, max)
 

@@ -3,7 +3,19 @@
 from numpy2gpt.autograd.ops.arithmetic import add, div, mul, neg, pow, sub  # noqa: A004
 from numpy2gpt.autograd.ops.cast import cast
 from numpy2gpt.autograd.ops.compare import eq, ge, gt, le, lt, ne
-from numpy2gpt.autograd.ops.elementwise import abs, clamp, clip, exp, log, maximum, minimum, sigmoid, sqrt, tanh  # noqa: A004
+from numpy2gpt.autograd.ops.elementwise import (
+    abs,  # noqa: A004
+    clamp,
+    clip,
+    exp,
+    log,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
+)
 from numpy2gpt.autograd.ops.indexing import getitem, masked_fill, tril, triu, where
 from numpy2gpt.autograd.ops.join import cat, chunk, concatenate, split, stack, unbind
 from numpy2gpt.autograd.ops.matmul import matmul
@@ -16,15 +28,18 @@ from numpy2gpt.autograd.ops.shape import (
     reshape,
     squeeze,
     sum_to,
+    sum_to_array,
     swapaxes,
     transpose,
     unsqueeze,
 )
+from numpy2gpt.autograd.ops.softmax import log_softmax, log_softmax_array, softmax, softmax_array
 
 __all__ = [
     "abs", "add", "broadcast_to", "cast", "cat", "chunk", "clamp", "clip", "concatenate", "div", "eq", "exp",
-    "expand", "flatten", "ge", "getitem", "gt", "le", "log", "lt", "masked_fill", "matmul", "max", "maximum",
-    "mean", "min", "minimum", "mul", "ne", "neg", "permute", "pow", "reshape", "sigmoid", "split", "sqrt",
-    "squeeze", "stack", "std", "sub", "sum", "sum_to", "swapaxes", "tanh", "transpose", "tril", "triu",
-    "unbind", "unsqueeze", "var", "where",
+    "expand", "flatten", "ge", "getitem", "gt", "le", "log", "log_softmax", "log_softmax_array", "lt",
+    "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne", "neg", "permute", "pow",
+    "relu", "reshape", "sigmoid", "softmax", "softmax_array", "split", "sqrt", "squeeze", "stack", "std", "sub",
+    "sum", "sum_to", "sum_to_array", "swapaxes", "tanh", "transpose", "tril", "triu", "unbind", "unsqueeze", "var",
+    "where",
 ]  # fmt: skip

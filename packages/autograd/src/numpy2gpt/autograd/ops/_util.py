@@ -7,12 +7,22 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd.dtypes import as_array, constant_like
+from numpy2gpt.autograd.creation import as_tensor
+from numpy2gpt.autograd.dtypes import constant_like
 from numpy2gpt.autograd.tensor import Tensor
 
+__all__ = ["as_tensor", "check_axis", "check_broadcast", "keepdims_shape", "normalize_axes"]
+__all__ += ["operands", "pick"]
 
-def as_tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._wrap(as_array(x))
+
+def pick(op: str, name: str, value: Any, other_name: str, other: Any, default: Any = None) -> Any:
+    """The value of an argument that has two spellings (``dim``/``axis``, ``keepdim``/``keepdims``): at most
+    one may be given; ``default`` when neither is."""
+    if value is not None and other is not None:
+        raise TypeError(f"{op}: got both {name}= and {other_name}=; they are two spellings of one argument")
+    if value is not None:
+        return value
+    return default if other is None else other
 
 
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:

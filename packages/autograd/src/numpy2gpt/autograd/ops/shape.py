@@ -1,4 +1,5 @@
-"""Shape ops: reshape, transpose/permute/swapaxes, broadcast_to/expand and its adjoint sum_to, squeeze.
+"""Shape ops: reshape, transpose/permute/swapaxes, broadcast_to/expand and its adjoint sum_to
+(with ``sum_to_array``, the same rule on plain arrays for backward code written in NumPy), squeeze.
 
 None of these compute anything: their forward returns a view and their backward undoes the view. The one
 rule worth remembering is the pair ``broadcast_to`` / ``sum_to``: if forward copied a value to many places,
@@ -132,13 +133,21 @@ class SumTo(Function):
         self.shape = shape
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        lead = x.ndim - len(self.shape)
-        y = x.sum(axis=tuple(range(lead))) if lead else x  # the axes broadcasting put in front
-        ones = tuple(i for i, n in enumerate(self.shape) if n == 1 and y.shape[i] != 1)
-        return y.sum(axis=ones, keepdims=True) if ones else y  # the axes broadcast from size 1
+        return sum_to_array(x, self.shape)
 
     def backward(self, gy: Tensor) -> Tensor:
         return broadcast_to(gy, self.inputs[0].shape)
+
+
+def sum_to_array(g: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """An array gradient computed at a broadcast shape, summed back down to the input's ``shape``: over the
+    leading axes broadcasting added, and over every axis where ``shape`` has a 1 and ``g`` does not."""
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
 def sum_to(x: Tensor, shape: Sequence[int]) -> Tensor:
