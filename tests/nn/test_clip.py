@@ -115,8 +115,8 @@ def test_read_only_gradients_are_replaced_by_scaled_copies():
     p = Tensor(np.zeros((2, 3)), requires_grad=True)
     q = Tensor(np.zeros((2, 3)), requires_grad=True)
     ro = np.broadcast_to(np.array([2.0]), (2, 3))  # what a broadcasting backward may leave behind
-    p.grad = Tensor._wrap(ro)
-    q.grad = Tensor._wrap(ro)
+    p.grad = Tensor(ro)
+    q.grad = Tensor(ro)
     total = utils.clip_grad_norm_([p, q], 1.0)
     assert total == pytest.approx(math.sqrt(2 * 6 * 4.0))
     for t in (p, q):
@@ -181,9 +181,9 @@ def test_clip_grad_value_shared_read_only_and_missing_gradients():
     g = np.array([-3.0, 0.5, 2.0], np.float32)
     ro = np.broadcast_to(np.float32(5.0), (2, 3))
     a, b, c, d = (Tensor(np.zeros(s, np.float32), requires_grad=True) for s in [(3,), (3,), (2, 3), (4,)])
-    a.grad = Tensor._wrap(g)
-    b.grad = Tensor._wrap(g)
-    c.grad = Tensor._wrap(ro)
+    a.grad = Tensor(g)
+    b.grad = Tensor(g)
+    c.grad = Tensor(ro)
     utils.clip_grad_value_([a, b, c, d], 1.0)
     assert a.grad.data is g and b.grad.data is g
     np.testing.assert_array_equal(g, [-1.0, 0.5, 1.0])

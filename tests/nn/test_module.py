@@ -217,7 +217,7 @@ def test_zero_grad_sets_none_and_apply_visits_children_first():
     m.zero_grad()
     assert m.weight.grad is None and m.bias.grad is None
     read_only = np.broadcast_to(np.float32(1.0), m.weight.shape)  # e.g. left by a broadcasting backward
-    m.weight.grad = Tensor._wrap(read_only)
+    m.weight.grad = Tensor(read_only)
     m.zero_grad(set_to_none=False)  # gets a fresh zero array, as Optimizer.zero_grad does
     assert m.weight.grad.dtype == np.float32 and not m.weight.grad.data.any() and (read_only == 1).all()
 

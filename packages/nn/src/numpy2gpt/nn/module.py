@@ -50,7 +50,7 @@ def _as_buffer(value: Any) -> Tensor | None:
     if value is None or isinstance(value, Tensor):
         return value
     if isinstance(value, (np.ndarray, np.generic)):
-        return Tensor._wrap(np.asarray(value))
+        return Tensor(np.asarray(value))
     raise TypeError(f"a buffer must be an ndarray, a Tensor or None, got {type(value).__name__}")
 
 
@@ -332,7 +332,7 @@ class Module:
                 if t is not None and t.data.dtype.kind == "f" and t.data.dtype != dtype:
                     t.data = t.data.astype(dtype)
                     if t.grad is not None:
-                        t.grad = Tensor._wrap(t.grad.data.astype(dtype))
+                        t.grad = Tensor(t.grad.data.astype(dtype))
         return self
 
     def float(self) -> Module:

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Tensor
-from numpy2gpt.autograd.dtypes import as_array, get_default_dtype
+from numpy2gpt.autograd import Tensor, get_default_dtype
 
 
 class Parameter(Tensor):
@@ -30,9 +29,7 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.empty(0, dtype=get_default_dtype())
-        elif isinstance(data, Tensor):
-            data = data.data
-        super().__init__(as_array(data), requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)  # a Tensor's array is shared, an ndarray kept as is
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

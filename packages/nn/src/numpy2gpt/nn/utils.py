@@ -54,7 +54,7 @@ def _update_grads(params: list[Tensor], op: Callable[[np.ndarray, np.ndarray | N
         if key not in done:
             done[key] = op(g, g if g.flags.writeable else None)
         if done[key] is not g:
-            p.grad = Tensor._wrap(done[key])
+            p.grad = Tensor(done[key])
 
 
 def _zero_grads(parameters: Iterable[Tensor], set_to_none: bool = True) -> None:
@@ -66,7 +66,7 @@ def _zero_grads(parameters: Iterable[Tensor], set_to_none: bool = True) -> None:
         elif p.grad.data.flags.writeable:
             p.grad.data.fill(0)
         else:
-            p.grad = Tensor._wrap(get_array_module(p.data).zeros_like(p.data))
+            p.grad = Tensor(get_array_module(p.data).zeros_like(p.data))
 
 
 def get_total_norm(tensors: Iterable[Tensor | np.ndarray], norm_type: float = 2.0) -> np.floating:

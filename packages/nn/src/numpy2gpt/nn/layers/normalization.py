@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 
 import numpy2gpt.nn.functional as F  # noqa: N812 - the name everyone uses, as in torch
-from numpy2gpt.autograd import Tensor
-from numpy2gpt.autograd.dtypes import get_default_dtype
+from numpy2gpt.autograd import Tensor, get_default_dtype
 from numpy2gpt.nn import init
 from numpy2gpt.nn.module import Module
 from numpy2gpt.nn.parameter import Parameter
