@@ -100,7 +100,7 @@ def assert_same_params(a, b):
 def test_defaults_are_nanogpts_cpu_shakespeare_char_run():
     c = TrainConfig()
     assert (c.n_layer, c.n_head, c.n_embd, c.block_size, c.batch_size) == (4, 4, 128, 64, 12)
-    assert (c.max_iters, c.lr_decay_iters, c.dropout, c.learning_rate, c.min_lr) == (2000, 2000, 0.0, 1e-3, 1e-4)
+    assert (c.max_iters, c.decay_iters, c.dropout, c.learning_rate, c.min_lr) == (2000, 2000, 0.0, 1e-3, 1e-4)
     assert (c.warmup_iters, c.beta2, c.weight_decay, c.grad_clip) == (100, 0.99, 0.1, 1.0)
     assert (c.eval_interval, c.eval_iters, c.log_interval) == (250, 20, 10)
     assert (c.dataset, c.out_dir, c.tokenizer, c.init_from) == ("python_docs", "out", "char", "scratch")
@@ -146,7 +146,8 @@ def test_without_matplotlib_the_run_says_why_there_is_no_loss_curve(tmp_path, co
         (dict(warmup_iters=50, lr_decay_iters=10), r"lr_decay_iters \(10\) must be >= warmup_iters \(50\)"),
         (dict(dropout=1.0), r"dropout must be in \[0, 1\)"),
         (dict(learning_rate=0.0), "learning_rate > 0"),
-        (dict(tokenizer="bpe"), "tokenizer must be 'char' or 'gpt2'"),
+        (dict(tokenizer="wordpiece"), "tokenizer must be 'char', 'gpt2' or 'bpe'"),
+        (dict(tokenizer="bpe", vocab_size=100), "vocab_size must be between 257 and 65536"),
         (dict(init_from="gpt3"), "init_from must be"),
         (dict(weights="./gpt2"), r"weights='\./gpt2' is only used with init_from gpt2"),
     ],
@@ -193,10 +194,11 @@ def test_resume_continues_exactly(tmp_path, corpus):
     assert [r["iter"] for r in records if "loss" in r] == list(range(2, 13, 2))
 
 
-@pytest.mark.parametrize(("always", "saved_at"), [(False, [4, 12]), (True, [4, 8, 12])])
-def test_checkpoint_is_saved_when_val_improves_and_at_the_end(tmp_path, corpus, monkeypatch, capsys, always, saved_at):
-    """Scripted val losses 5, 4, 4.5, 4.8 at iterations 0, 4, 8, 12: saved at 4 (better), not at 8 (worse; unless
-    always_save_checkpoint), and at the end (worse, but the last state), keeping the best val loss, 4."""
+@pytest.mark.parametrize(("always", "saved_at"), [(False, [4]), (True, [4, 8, 12])])
+def test_checkpoint_is_saved_when_val_improves(tmp_path, corpus, monkeypatch, capsys, always, saved_at):
+    """Scripted val losses 5, 4, 4.5, 4.8 at iterations 0, 4, 8, 12: saved at 4 (better), not at 8 nor at the end
+    (worse: the end-of-run save never replaces a better checkpoint), unless always_save_checkpoint; the best val
+    loss, 4, is kept either way."""
     val = iter([5.0, 4.0, 4.5, 4.8])
     monkeypatch.setattr(train_mod, "estimate_loss", lambda *a: {"train": 3.0, "val": next(val)})
     saves = []
@@ -205,8 +207,18 @@ def test_checkpoint_is_saved_when_val_improves_and_at_the_end(tmp_path, corpus, 
     train(tiny(tmp_path, corpus, max_iters=12, eval_interval=4, always_save_checkpoint=always))
     assert [c["iter_num"] for c in saves] == saved_at
     assert [c["best_val_loss"] for c in saves] == [4.0] * len(saved_at)
-    assert capsys.readouterr().out.count("saved checkpoint to") == len(saved_at)
-    assert load_checkpoint(tmp_path / "out")["iter_num"] == 12
+    out = capsys.readouterr().out
+    assert out.count("saved checkpoint to") == len(saved_at)
+    assert load_checkpoint(tmp_path / "out")["iter_num"] == saved_at[-1]
+    assert ("not saving the final model: its val loss 4.8000 is above the best, 4.0000" in out) == (not always)
+
+
+def test_the_end_of_run_saves_when_there_is_no_checkpoint_yet(tmp_path, corpus, monkeypatch):
+    """max_iters below eval_interval: the final evaluation is the first after iteration 0, so it saves."""
+    val = iter([5.0, 6.0])
+    monkeypatch.setattr(train_mod, "estimate_loss", lambda *a: {"train": 3.0, "val": next(val)})
+    train(tiny(tmp_path, corpus, max_iters=3, eval_interval=10))
+    assert load_checkpoint(tmp_path / "out")["iter_num"] == 3
 
 
 def test_resume_at_max_iters_says_there_is_nothing_to_train(tmp_path, corpus, capsys):
