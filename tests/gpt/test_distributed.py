@@ -80,25 +80,89 @@ def test_single_process_gradient_averager_leaves_the_gradients_alone():
         average()
 
 
-def test_rank_threads_policy(monkeypatch):
-    monkeypatch.delenv(dist.THREADS_ENV, raising=False)
-    shared = dist.World(rank=1, size=2, local_rank=1, local_size=2, cores=1)
-    assert dist.rank_threads(dist.SINGLE) is None  # one process: the library's own setting
-    assert dist.rank_threads(shared) == 1  # 2 ranks on 2 cores: one thread each
-    assert dist.rank_threads(dist.World(rank=0, size=2, local_size=2, cores=8)) == 8
-    assert dist.rank_threads(dist.World(rank=0, size=4, local_size=1, cores=8)) is None  # alone on its machine
-    assert dist.rank_threads(shared, environ={dist.THREADS_ENV: "3"}) == 3  # the variable overrides
-    assert dist.rank_threads(shared, requested=2, environ={dist.THREADS_ENV: "3"}) == 2  # the flag wins
-    with pytest.raises(ValueError, match=dist.THREADS_ENV):
-        dist.rank_threads(shared, environ={dist.THREADS_ENV: "zero"})
-
-
-def test_limit_threads_limits_blas_and_restores_it():
+def test_rank_threads_leave_a_single_process_alone_unless_asked():
+    assert dist.set_rank_threads(dist.SINGLE) is None
+    with pytest.raises(ValueError, match="rank_threads must be >= 0"):
+        dist.set_rank_threads(dist.SINGLE, -1)
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    before = [p["num_threads"] for p in threadpoolctl.threadpool_info()]
+    before = threadpoolctl.threadpool_info()
     assert before, "NumPy's BLAS is not visible to threadpoolctl"
-    with dist.limit_threads(1):
+    try:
+        policy = dist.set_rank_threads(dist.SINGLE, 1)
+        assert policy.threads == 1 and policy.applied
         assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info())
-    assert [p["num_threads"] for p in threadpoolctl.threadpool_info()] == before
-    with dist.limit_threads(None):  # unchanged
-        assert [p["num_threads"] for p in threadpoolctl.threadpool_info()] == before
+    finally:
+        threadpoolctl.threadpool_limits(limits=max(p["num_threads"] for p in before))
+
+
+def test_accumulation_must_split_evenly_over_the_ranks():
+    dist.World(size=2).check_accumulation(4)
+    with pytest.raises(ValueError, match=r"gradient_accumulation_steps \(3\) must be a multiple of the number of MPI "
+                       r"ranks \(2\).*--gradient-accumulation-steps 4"):  # fmt: skip
+        dist.World(size=2).check_accumulation(3)
+
+
+def counter():
+    """A draw function returning 0, 1, 2, ... (stands for get_batch), and how many times it was called."""
+    calls = []
+
+    def draw():
+        calls.append(len(calls))
+        return calls[-1]
+
+    return draw, calls
+
+
+def test_rank_batches_global_mode_slices_the_global_draw():
+    for rank in range(2):
+        draw, calls = counter()
+        got = list(dist.rank_batches(dist.World(rank=rank, size=2), draw, 4, "global"))
+        assert got == [2 * rank, 2 * rank + 1] and len(calls) == 4  # every rank draws all 4, trains on its 2
+
+
+def test_rank_batches_rank_mode_draws_only_its_share_lazily():
+    draw, calls = counter()
+    it = dist.rank_batches(dist.World(rank=1, size=2), draw, 4, "rank")
+    assert next(it) == 0 and len(calls) == 1  # drawn one at a time, right before its forward
+    assert list(it) == [1] and len(calls) == 2
+    draw, calls = counter()
+    it = dist.rank_batches(dist.SINGLE, draw, 3, "global")  # one process: lazily, whatever the mode
+    assert next(it) == 0 and len(calls) == 1
+    with pytest.raises(ValueError, match="batch_draw must be one of"):
+        list(dist.rank_batches(dist.SINGLE, draw, 3, "mine"))
+
+
+def seeded(seed):
+    """The first draws of a generator seeded as ``numpy2gpt.autograd.manual_seed(seed)`` seeds the default one."""
+    return np.random.Generator(np.random.PCG64(seed)).integers(0, 1 << 30, size=4).tolist()
+
+
+def test_seed_rank_stream_fresh_runs_and_resumes():
+    def stream_after(world, mode, checkpoint=None):
+        ag.manual_seed(7)  # as train() seeds before building the model
+        if checkpoint is not None:
+            ag.set_rng_state(checkpoint["rng_state"])  # as restore() does
+        note = dist.seed_rank_stream(world, mode, 7, checkpoint, iter_num=3)
+        return ag.default_generator().integers(0, 1 << 30, size=4).tolist(), note
+
+    r0, r1 = dist.World(rank=0, size=2), dist.World(rank=1, size=2)
+    single, _ = stream_after(dist.SINGLE, "rank")
+    assert stream_after(r0, "rank")[0] == single  # rank 0 draws what one process draws
+    assert stream_after(r1, "rank")[0] == seeded(8)  # seed + rank
+    assert stream_after(r1, "global")[0] == single  # one stream for all
+
+    ag.manual_seed(11)
+    states = [ag.get_rng_state()]
+    ag.manual_seed(12)
+    states.append(ag.get_rng_state())
+    two = {"rng_state": states[0], "rank_rng_states": states}
+    resumed, note = stream_after(r1, "rank", two)  # the same number of ranks: rank 1 takes its own saved stream
+    assert note == "" and resumed == seeded(12)
+    one = {"rng_state": states[0]}  # a single process's checkpoint on 2 ranks: rank 1 gets a new stream, said
+    new, note = stream_after(r1, "rank", one)
+    assert "holds the batch streams of 1 rank(s), this run has 2" in note
+    assert new != stream_after(r0, "rank", one)[0]
+
+
+def test_current_world_is_the_single_one_without_mpiexec():
+    assert dist.current_world() is dist.SINGLE

@@ -48,12 +48,14 @@ def check(out: subprocess.CompletedProcess) -> str:
 COLLECTIVES = """
     import numpy as np
     import numpy2gpt.autograd as ag
-    from numpy2gpt.gpt.distributed import GradientAverager, init_world, rank_threads
+    from numpy2gpt.gpt.distributed import GradientAverager, init_world, set_rank_threads
     from numpy2gpt.gpt.model import GPT, GPTConfig
 
     w = init_world()
-    assert (w.size, w.local_size) == (2, 2) and w.rank == w.local_rank and w.distributed, w
-    assert rank_threads(w) == 1, rank_threads(w)  # two ranks on this machine: one BLAS thread each by default
+    assert (w.size, w.local_size) == (2, 2) and w.rank == w.local_rank and w.distributed and 1 <= w.share <= 2, w
+    policy = set_rank_threads(w)  # automatic: the free cores, shared among the ranks using them
+    assert policy.applied and 1 <= policy.threads <= max(1, policy.usable // w.share), (policy, w)
+    assert set_rank_threads(w, 1).threads == 1
 
     # broadcast: rank 0's nested structure, arrays of several dtypes included, on every rank
     tree = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "meta": [1, "x", (2.5, None)], "i": np.arange(3),
@@ -133,3 +135,175 @@ def test_an_exception_on_one_rank_ends_the_job_fast_naming_the_rank(tmp_path):
     assert "numpy2gpt: rank 1 of 2 failed: ValueError: a bad batch on purpose" in out.stderr, out.stderr[-3000:]
     assert "not reached" not in out.stdout
     assert seconds < 30, f"the job took {seconds:.0f} s to stop"
+
+
+# -- train() and `numpy2gpt train` on 2 ranks ----------------------------------------------------------------
+
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "wizards",
+         "quietly", "hex", "bold", "zebras"]  # fmt: skip
+TINY = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, max_iters=6, eval_interval=3, eval_iters=2,
+            log_interval=1, warmup_iters=2, lr_decay_iters=6, learning_rate=3e-3, progress=False, plot=False,
+            sample_at_end=False)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    words = rng.choice(WORDS, size=2000)
+    path = tmp_path_factory.mktemp("corpus") / "words.txt"
+    path.write_text("\n".join(" ".join(words[i : i + 8]) + "." for i in range(0, len(words), 8)) + "\n")
+    return path
+
+
+def train_script(**settings) -> str:
+    """A script that runs train() with TINY + ``settings`` on every rank (the matmul peak fixed, to save time)."""
+    return f"""
+    from numpy2gpt.gpt import train as t
+    t.measure_matmul_peak = lambda *a, **k: 1e10
+    t.train(t.TrainConfig(**{TINY | settings!r}))
+    """
+
+
+def train_here(**settings):
+    """The same run in this process (one process, no MPI)."""
+    from numpy2gpt.gpt import train as t
+
+    peak = t.measure_matmul_peak
+    t.measure_matmul_peak = lambda *a, **k: 1e10
+    try:
+        return t.train(t.TrainConfig(**(TINY | settings)))
+    finally:
+        t.measure_matmul_peak = peak
+
+
+def trace(out_dir: Path) -> tuple[list[float], list[float]]:
+    """The per-step losses and the eval losses of a run's metrics.jsonl."""
+    import json
+
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in records if "loss" in r], [r["val_loss"] for r in records if "val_loss" in r]
+
+
+def weights(out_dir: Path) -> dict:
+    from numpy2gpt.gpt.checkpoint import load_checkpoint
+
+    return load_checkpoint(out_dir)["model"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("one", "two"),
+    [
+        (dict(batch_size=8, gradient_accumulation_steps=1), dict(batch_size=4, gradient_accumulation_steps=2)),
+        (dict(batch_size=4, gradient_accumulation_steps=4), dict(batch_size=4, gradient_accumulation_steps=4)),
+    ],
+    ids=["2x(B/2)-vs-1xB", "accumulation-4"],
+)
+def test_two_ranks_train_like_one_process(tmp_path, corpus, one, two):
+    """batch_draw='global': the 2 ranks see exactly the examples of one process, so the loss trace and the final
+    weights agree with one process's to float32 rounding (only the order of the sums differs)."""
+    out, _ = mpirun(2, train_script(data_file=str(corpus), out_dir=str(tmp_path / "two"), batch_draw="global", **two),
+                    tmp_path)  # fmt: skip
+    check(out)
+    train_here(data_file=str(corpus), out_dir=str(tmp_path / "one"), **one)
+    (steps1, evals1), (steps2, evals2) = trace(tmp_path / "one"), trace(tmp_path / "two")
+    assert len(steps1) == len(steps2) == TINY["max_iters"] and len(evals1) == len(evals2) == 3
+    np = pytest.importorskip("numpy")
+    np.testing.assert_allclose(steps2, steps1, rtol=2e-6)
+    if one["batch_size"] == two["batch_size"]:  # evaluation batches are batch_size long: the same only then
+        np.testing.assert_allclose(evals2, evals1, rtol=2e-6)
+    w1, w2 = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert w1.keys() == w2.keys()
+    for name in w1:
+        np.testing.assert_allclose(w2[name], w1[name], rtol=1e-5, atol=2e-6, err_msg=name)
+    assert steps1[-1] < steps1[0]  # it learned something: the comparison is of a real run
+
+
+@pytest.mark.slow
+def test_numpy2gpt_train_on_two_ranks_prints_and_writes_on_rank_0_only(tmp_path, corpus):
+    """`mpiexec -n 2 numpy2gpt train` (the console script's module), nanoGPT's batch draw (each rank its own stream)."""
+    script = """
+    import sys
+    from numpy2gpt.gpt import cli, train as t
+    t.measure_matmul_peak = lambda *a, **k: 1e10
+    sys.exit(cli.main(sys.argv[1:]))
+    """
+    flags = ["train", "--data-file", str(corpus), "--out-dir", str(tmp_path / "run"), "--batch-size", "4",
+             "--gradient-accumulation-steps", "2", "--max-iters", "6", "--eval-interval", "3", "--eval-iters", "2",
+             "--log-interval", "1", "--warmup-iters", "2", "--lr-decay-iters", "6", "--n-layer", "1", "--n-head", "2",
+             "--n-embd", "16", "--block-size", "16", "--no-progress", "--no-plot",
+             "--num-sample-tokens", "20"]  # fmt: skip
+    out, _ = mpirun(2, script, tmp_path, args=tuple(flags))
+    stdout = check(out)
+    assert stdout.count("iter 6: loss") == 1, stdout  # one rank prints
+    assert stdout.count("saved checkpoint") == 2 and stdout.count("sample:") == 1
+    assert "data-parallel over 2 MPI ranks" in stdout and "BLAS threads: 1" in stdout
+    steps, evals = trace(tmp_path / "run")
+    assert len(steps) == 6 and len(evals) == 3  # written once, not once per rank
+    from numpy2gpt.gpt.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(tmp_path / "run")
+    assert ckpt["world_size"] == 2 and ckpt["batch_draw"] == "rank" and ckpt["iter_num"] == 6
+    states = ckpt["rank_rng_states"]
+    assert len(states) == 2 and states[0] == ckpt["rng_state"] and states[1] != states[0]  # two streams
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["ckpt.n2g", "data", "metrics.jsonl"]
+
+
+@pytest.mark.slow
+def test_resume_on_two_ranks_is_bit_exact_and_another_count_continues(tmp_path, corpus):
+    base = dict(data_file=str(corpus), batch_size=4, gradient_accumulation_steps=2)
+    check(mpirun(2, train_script(out_dir=str(tmp_path / "whole"), **base), tmp_path)[0])
+    check(mpirun(2, train_script(out_dir=str(tmp_path / "split"), max_iters=3, **base), tmp_path)[0])
+    resumed = check(mpirun(2, train_script(out_dir=str(tmp_path / "split"), init_from="resume", **base), tmp_path)[0])
+    assert "resuming from" in resumed and "start new streams" not in resumed
+    whole, split = weights(tmp_path / "whole"), weights(tmp_path / "split")
+    for name in whole:
+        assert (whole[name] == split[name]).all(), f"{name} differs after resuming on 2 ranks"
+    assert trace(tmp_path / "whole")[0] == trace(tmp_path / "split")[0]  # the same losses, bit for bit
+
+    # a one-process checkpoint resumed on 2 ranks: rank 0 continues its stream, rank 1 starts a new one (said so)
+    train_here(out_dir=str(tmp_path / "single"), max_iters=3, **base)
+    more = check(mpirun(2, train_script(out_dir=str(tmp_path / "single"), init_from="resume", **base), tmp_path)[0])
+    assert "holds the batch streams of 1 rank(s), this run has 2" in more
+    from numpy2gpt.gpt.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "single")["iter_num"] == 6
+
+
+FAULT_IN_TRAIN = """
+    from numpy2gpt.gpt import data, distributed, train as t
+    t.measure_matmul_peak = lambda *a, **k: 1e10
+    get_batch, calls = data.get_batch, [0]
+
+    def failing(*args, rng=None, **kwargs):
+        if rng is None and distributed.current_world().rank == 1:  # a training batch on rank 1
+            calls[0] += 1
+            if calls[0] == 4:
+                raise RuntimeError("the disk went away")
+        return get_batch(*args, rng=rng, **kwargs)
+
+    data.get_batch = failing
+    t.train(t.TrainConfig(**{settings!r}))
+"""
+
+
+@pytest.mark.slow
+def test_a_rank_failing_inside_train_ends_the_job_and_keeps_the_checkpoint(tmp_path, corpus):
+    settings = TINY | dict(data_file=str(corpus), out_dir=str(tmp_path / "run"), batch_size=4,
+                           gradient_accumulation_steps=2, eval_interval=1, max_iters=50)  # fmt: skip
+    out, seconds = mpirun(2, FAULT_IN_TRAIN.format(settings=settings), tmp_path, timeout=90)
+    assert out.returncode != 0
+    assert "rank 1 of 2 failed: RuntimeError: the disk went away" in out.stderr, out.stderr[-3000:]
+    assert seconds < 45, f"the job took {seconds:.0f} s to stop"
+    from numpy2gpt.gpt.checkpoint import load_checkpoint
+
+    assert 1 <= load_checkpoint(tmp_path / "run")["iter_num"] <= 4  # the last one saved, intact
+
+
+def test_an_accumulation_count_the_ranks_cannot_share_is_refused(tmp_path, corpus):
+    out, _ = mpirun(2, train_script(data_file=str(corpus), out_dir=str(tmp_path / "run"), batch_size=4), tmp_path)
+    assert out.returncode != 0
+    assert "gradient_accumulation_steps (1) must be a multiple of the number of MPI ranks (2)" in out.stderr
+    assert "--gradient-accumulation-steps 2" in out.stderr

@@ -17,7 +17,10 @@ This module holds:
                            broadcast of a nested dict of arrays, sums of small arrays, barrier, abort_on_error
     init_world()           the World of this process: MPI's when launched with N > 1 ranks, else a single one
     GradientAverager       the flat-buffer gradient Allreduce, allocated once
-    rank_threads()         how many BLAS threads each rank should use (one per core it owns)
+    rank_batches()         this rank's micro-batches of a step: from its own stream, or its slice of the global draw
+    seed_rank_stream(), stream_states()   each rank's random stream: seeding, checkpointing, resuming
+    set_rank_threads()     BLAS threads per rank: by default the free cores a rank may use, shared among the ranks
+                           using the same cores (one thread each for N ranks on N cores)
 
 Without mpiexec (or with ``-n 1``) nothing is imported and every collective is a no-op: the ordinary
 single-process path. mpi4py comes with ``pip install 'numpy2gpt-gpt[mpi]'``.
@@ -31,7 +34,7 @@ import os
 import pickle
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +43,6 @@ import numpy as np
 # The variables an MPI launcher sets in every process it starts, holding the number of processes:
 # Open MPI (mpiexec, mpirun), MPICH and Intel MPI (Hydra's PMI), MVAPICH2.
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE")
-THREADS_ENV = "NUMPY2GPT_RANK_THREADS"
 BCAST_CHUNK = 1 << 30  # bytes per Bcast call: stays below MPI's 2^31-element count limit
 INSTALL_HINT = "pip install 'numpy2gpt-gpt[mpi]'"
 
@@ -66,16 +68,15 @@ class World:
     """This process's place among the ranks of a data-parallel job.
 
     ``rank`` in ``[0, size)``; ``local_rank`` in ``[0, local_size)`` counts the ranks on this machine (they share
-    its disk). ``cores`` is this rank's fair share of the cores it may run on: the cores of its CPU affinity
-    divided by the number of ranks on this machine whose affinity overlaps it (0: not known, a single process).
-    ``comm`` is mpi4py's ``COMM_WORLD``, or None for a single process, where every collective below returns its
-    input (no copy, no import)."""
+    its disk). ``share`` counts the ranks on this machine whose CPU affinity overlaps this rank's, itself included
+    (1 when the launcher bound each rank to its own cores). ``comm`` is mpi4py's ``COMM_WORLD``, or None for a
+    single process, where every collective below returns its input (no copy, no import)."""
 
     rank: int = 0
     size: int = 1
     local_rank: int = 0
     local_size: int = 1
-    cores: int = 0
+    share: int = 1
     comm: Any = None
 
     @property
@@ -144,6 +145,17 @@ class World:
                     raise ValueError(f"rank {self.rank}: a parameter has shape {p.data.shape}, rank 0's {value.shape}")
                 p.data[...] = value
 
+    def check_accumulation(self, steps: int) -> None:
+        """Refuse a gradient accumulation count that the ranks cannot share equally (nanoGPT's rule with DDP)."""
+        if steps % self.size:
+            fit = -(-steps // self.size) * self.size
+            raise ValueError(
+                f"gradient_accumulation_steps ({steps}) must be a multiple of the number of MPI ranks ({self.size}): "
+                f"each rank runs gradient_accumulation_steps / {self.size} micro-batches per step; e.g. "
+                f"--gradient-accumulation-steps {fit} (and --batch-size divided by {fit // steps} for the same "
+                "global batch)"
+            )
+
     @contextlib.contextmanager
     def abort_on_error(self) -> Iterator[None]:
         """End the whole job when this rank fails: print one line naming the rank and the error (after the
@@ -165,6 +177,7 @@ class World:
 
 
 SINGLE = World()
+_current = SINGLE  # what init_world found (MPI's COMM_WORLD is one per process too)
 
 
 def _strip_arrays(obj: Any, arrays: list[np.ndarray]) -> Any:
@@ -201,8 +214,11 @@ def init_world(environ: dict[str, str] | None = None) -> World:
     Launched by mpiexec with N > 1 ranks: imports mpi4py (which initialises MPI) and returns rank, size, and
     the ranks sharing this machine (``COMM_TYPE_SHARED``). Otherwise the single-process World, importing
     nothing. Under mpiexec without mpi4py: ``MPIUnavailableError`` saying what to install."""
+    global _current
     if launched_world_size(environ) <= 1:
         return SINGLE
+    if _current.distributed:
+        return _current
     try:
         from mpi4py import MPI
     except ImportError as e:
@@ -216,11 +232,18 @@ def init_world(environ: dict[str, str] | None = None) -> World:
     local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     try:
         mine = _affinity()
-        sharing = sum(1 for cpus in local.allgather(mine) if cpus & mine)  # this rank included
-        cores = max(1, len(mine) // max(1, sharing))
-        return World(comm.Get_rank(), comm.Get_size(), local.Get_rank(), local.Get_size(), cores, comm)
+        share = sum(1 for cpus in local.allgather(mine) if cpus & mine)  # this rank included
+        world = World(comm.Get_rank(), comm.Get_size(), local.Get_rank(), local.Get_size(), share, comm)
     finally:
         local.Free()
+    _current = world
+    return world
+
+
+def current_world() -> World:
+    """The World that ``init_world`` returned last in this process (the single one before any call): lets code
+    far from the training loop (a log line) know whether it runs on rank 0, without initialising anything."""
+    return _current
 
 
 def _affinity() -> set[int]:
@@ -228,6 +251,76 @@ def _affinity() -> set[int]:
     if hasattr(os, "sched_getaffinity"):
         return set(os.sched_getaffinity(0))
     return set(range(os.cpu_count() or 1))
+
+
+BATCH_DRAWS = ("rank", "global")
+
+
+def rank_batches(world: World, draw: Callable[[], Any], steps: int, mode: str = "rank") -> Iterator[Any]:
+    """This rank's share of one optimizer step's ``steps`` micro-batches, each made by ``draw()``.
+
+    ``mode`` ``"rank"`` (nanoGPT's): draw ``steps / size`` batches from this rank's own random stream. ``"global"``:
+    draw all ``steps`` batches, in one process's order, from a stream every rank holds in the same state, and keep
+    the contiguous slice ``[rank * steps / size, (rank + 1) * steps / size)``: together the ranks train on exactly
+    the examples one process would. The global draws happen up front (before any dropout mask is drawn, so the
+    ranks' streams stay in step); a single process draws lazily, one batch before each forward, as always."""
+    if mode not in BATCH_DRAWS:
+        raise ValueError(f"batch_draw must be one of {BATCH_DRAWS}, got {mode!r}")
+    world.check_accumulation(steps)
+    per_rank = steps // world.size
+    if mode == "global" and world.size > 1:
+        drawn = [draw() for _ in range(steps)]
+        yield from drawn[world.rank * per_rank : (world.rank + 1) * per_rank]
+        return
+    for _ in range(per_rank):
+        yield draw()
+
+
+def seed_rank_stream(world: World, mode: str, seed: int, checkpoint: dict[str, Any] | None, iter_num: int = 0) -> str:
+    """Put this rank's random stream (numpy2gpt's default generator: batches, dropout) where the run needs it,
+    after the model was initialised (identically on every rank) and, when resuming, the checkpoint's
+    ``rng_state`` (rank 0's) restored. Returns a note for the log ("" if there is nothing to say).
+
+    Fresh run, mode "rank": rank r > 0 reseeds with ``seed + r`` (nanoGPT's ``seed_offset``); rank 0 keeps the
+    stream of a single process. Mode "global": every rank keeps the same stream. Resuming, mode "rank": rank r
+    takes the state it saved (``rank_rng_states``), so the same number of ranks continues bit for bit; a rank the
+    checkpoint has no state for (more ranks than saved it) starts a new stream seeded by (seed, iter_num, rank):
+    a correct continuation, though not the run the saved number of ranks would have made."""
+    from numpy2gpt.autograd import manual_seed, set_rng_state
+
+    if mode not in BATCH_DRAWS:
+        raise ValueError(f"batch_draw must be one of {BATCH_DRAWS}, got {mode!r}")
+    if checkpoint is None:
+        if mode == "rank" and world.rank > 0:
+            manual_seed(seed + world.rank)
+        return ""
+    if mode == "global" or world.size == 1:
+        return ""  # restore() set rank 0's saved state, the one stream of this run
+    states = checkpoint.get("rank_rng_states") or [checkpoint["rng_state"]]
+    if world.rank < len(states):
+        set_rng_state(states[world.rank])
+    else:
+        manual_seed(int(np.random.SeedSequence([seed, iter_num, world.rank]).generate_state(1)[0]))
+    if len(states) == world.size:
+        return ""
+    return (
+        f"the checkpoint holds the batch streams of {len(states)} rank(s), this run has {world.size}: ranks "
+        f"{len(states)}.. start new streams (a correct continuation, not bit-identical to resuming on "
+        f"{len(states)} rank(s))"
+    )
+
+
+def stream_states(world: World, mode: str) -> dict[str, Any]:
+    """What a checkpoint records about the ranks (collective: every rank calls it; rank 0 gets the entries):
+    ``world_size``, ``batch_draw`` and, in mode "rank" with several ranks, ``rank_rng_states`` (each rank's
+    random stream, for a bit-exact resume on the same number of ranks)."""
+    from numpy2gpt.autograd import get_rng_state
+
+    states = world.gather(get_rng_state()) if mode == "rank" and world.size > 1 else None
+    out: dict[str, Any] = {"world_size": world.size, "batch_draw": mode}
+    if states is not None:
+        out["rank_rng_states"] = states
+    return out
 
 
 class GradientAverager:
@@ -301,48 +394,34 @@ class GradientAverager:
         return views
 
 
-def rank_threads(world: World, requested: int = 0, environ: dict[str, str] | None = None) -> int | None:
-    """The number of BLAS threads each rank should use, or None to leave the library's setting alone.
+def set_rank_threads(world: World, requested: int = 0) -> Any:
+    """Set this rank's BLAS threads with ``numpy2gpt.nn.threads.set_num_threads`` and return its ThreadPolicy
+    (print it); None for a single process that asked for nothing, whose setting stays as it is.
 
-    ``requested`` > 0 (the ``--rank-threads`` flag) wins, then the ``NUMPY2GPT_RANK_THREADS`` variable; else, with
-    several ranks on this machine, ``world.cores``: the cores this rank may run on divided among the ranks that
-    share them, so N ranks on N cores run one thread each instead of N x N threads fighting for N cores (bound
-    one rank per core, as Open MPI does for up to two ranks, each sees one core). A single process: None."""
-    env = os.environ if environ is None else environ
-    if requested > 0:
-        return requested
-    value = env.get(THREADS_ENV, "").strip()
-    if value:
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {value!r}")
-        return int(value)
-    if world.local_size <= 1:
+    ``requested`` > 0 (``--rank-threads``) wins, then ``NUMPY2GPT_NUM_THREADS``, else automatic: the free cores
+    this rank may run on, divided among the ranks on this machine that share them (``world.share``). N ranks on
+    N cores thus run one thread each, instead of N x N threads fighting for N cores (and OpenBLAS's idle workers
+    spinning on cores the other ranks need)."""
+    if requested < 0:
+        raise ValueError(f"rank_threads must be >= 0 (0: automatic), got {requested}")
+    if not requested and not world.distributed:
         return None
-    return max(1, world.cores)
+    from numpy2gpt.nn.threads import set_num_threads
 
-
-@contextlib.contextmanager
-def limit_threads(n: int | None) -> Iterator[None]:
-    """Run the block with at most ``n`` BLAS/OpenMP threads (threadpoolctl), restoring the setting after;
-    ``n`` None: unchanged."""
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise MPIUnavailableError(f"limiting BLAS threads per rank needs threadpoolctl: {INSTALL_HINT}") from None
-    with threadpool_limits(limits=n):
-        yield
+    return set_num_threads(requested or None, share=world.share)
 
 
 __all__ = [
+    "BATCH_DRAWS",
     "SINGLE",
     "GradientAverager",
     "MPIUnavailableError",
     "World",
+    "current_world",
     "init_world",
     "launched_world_size",
-    "limit_threads",
-    "rank_threads",
+    "rank_batches",
+    "seed_rank_stream",
+    "set_rank_threads",
+    "stream_states",
 ]

@@ -14,7 +14,8 @@ What changes as the run goes (iteration, best val loss, timings) lives in one ``
 step. Everything random (weight init, batches, dropout) draws from ``numpy2gpt.autograd.default_generator()``,
 seeded once with ``seed``; the checkpoint saves its state, so 100 + 100 resumed iterations give exactly the
 weights of one 200-iteration run. Evaluation draws from a generator seeded by (seed, iter_num), so evaluating
-never changes the training stream.
+never changes the training stream. Under ``mpiexec -n N`` every rank runs this loop on its share of each step's
+micro-batches and the ranks average their gradients before the step (data parallelism: distributed.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from tqdm.auto import tqdm
 
 import numpy2gpt.autograd as ag
 from numpy2gpt.gpt import data as gdata
+from numpy2gpt.gpt import distributed
 from numpy2gpt.gpt.checkpoint import (
     RESUME_KEYS,
     CheckpointError,
@@ -103,6 +106,11 @@ class TrainConfig:
     num_sample_tokens: int = _opt(300, "length of that sample in tokens")
     plot: bool = _opt(True, "write a loss-curve PNG (needs matplotlib)")
     progress: bool = _opt(True, "show a progress bar")
+    # data parallel: mpiexec -n N numpy2gpt train
+    batch_draw: str = _opt("rank", "with MPI ranks: 'rank' (each its own random stream, seed + rank, as nanoGPT) or "
+                           "'global' (one stream draws the step's batches, each rank trains on its slice)")  # fmt: skip
+    rank_threads: int = _opt(0, "BLAS threads per MPI rank (0: the free cores shared among the ranks using them, "
+                             "or NUMPY2GPT_NUM_THREADS)")  # fmt: skip
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, naming the field, before any data is prepared."""
@@ -119,6 +127,10 @@ class TrainConfig:
                 f"lr_decay_iters ({self.lr_decay_iters}) must be >= warmup_iters ({self.warmup_iters}): the cosine "
                 "decay starts after the warmup"
             )
+        if self.batch_draw not in distributed.BATCH_DRAWS:
+            raise ValueError(f"batch_draw must be 'rank' or 'global', got {self.batch_draw!r}")
+        if self.rank_threads < 0:
+            raise ValueError(f"rank_threads must be >= 0 (0: automatic), got {self.rank_threads}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not (self.learning_rate > 0.0 and self.min_lr >= 0.0):
@@ -203,6 +215,8 @@ class Run:
     train_seconds: float = 0.0  # time in training steps (evaluation and saving excluded)
     window_seconds: float = 0.0  # the same, since the last log line
     last_log_iter: int = 0
+    world: distributed.World = distributed.SINGLE  # this process's place among the MPI ranks
+    streams: dict[str, Any] = field(default_factory=dict)  # the ranks' random streams at the last evaluation
 
     @property
     def ckpt_file(self) -> Path:
@@ -219,7 +233,9 @@ class Run:
 
 
 def log(msg: str) -> None:
-    """Print a line above the progress bar, at once also when stdout is a file or a pipe."""
+    """Print a line above the progress bar, at once also when stdout is a file or a pipe (on rank 0 only)."""
+    if not distributed.current_world().is_main:
+        return
     tqdm.write(msg, file=sys.stdout)
     sys.stdout.flush()
 
@@ -229,32 +245,56 @@ def log(msg: str) -> None:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Run a training job as ``config`` says; see this module's docstring for the loop."""
+    """Run a training job as ``config`` says; see this module's docstring for the loop.
+
+    Under ``mpiexec -n N`` the job is data-parallel (distributed.py); an error on any rank ends the whole job with
+    a line naming the rank, rather than leaving the other ranks waiting for it."""
+    world = distributed.init_world()
+    with world.abort_on_error():
+        world.check_accumulation(config.gradient_accumulation_steps)
+        policy = distributed.set_rank_threads(world, config.rank_threads)
+        if world.distributed:
+            log(f"data-parallel over {world.size} MPI ranks ({world.local_size} on this machine); rank 0 {policy}")
+        return train_rank(config, world)
+
+
+def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
+    """``train`` on this rank of ``world`` (every rank runs it; a single process is a world of one)."""
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     # ---- data
+    if world.local_rank > 0:
+        world.barrier()  # this machine's first rank prepares the data; the others then find it ready
     data_dir = gdata.ensure_data(
         config.resolved_data_dir(), config.dataset, config.data_file or None, config.tokenizer, config.block_size,
         given=bool(config.data_dir), log=log, vocab_size=config.vocab_size,
     )  # fmt: skip
+    if world.local_rank == 0:
+        world.barrier()
     meta = gdata.load_meta(data_dir)
     splits = gdata.load_splits(data_dir, config.block_size)
 
     # ---- model and optimizer
     ag.manual_seed(config.seed)
-    checkpoint = (
-        load_resumable(checkpoint_path(out_dir), config, meta, data_dir) if config.init_from == "resume" else None
-    )
+    checkpoint = None
+    if config.init_from == "resume":  # read by rank 0, sent to the other ranks
+        resumable = load_resumable(checkpoint_path(out_dir), config, meta, data_dir) if world.is_main else None
+        checkpoint = world.broadcast(resumable)
     model, config = init_model(config, int(meta["vocab_size"]), checkpoint)
+    world.broadcast_parameters(model.parameters())  # every rank starts from rank 0's weights
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
-    run = Run(config, model, optimizer, splits, meta, out_dir, peak_flops=measure_matmul_peak(), plot=config.plot)
+    peak = measure_matmul_peak() if world.is_main else math.nan
+    run = Run(config, model, optimizer, splits, meta, out_dir, peak, plot=config.plot and world.is_main, world=world)
     if config.eval_only:
         return eval_only(run, checkpoint)
     if checkpoint is not None:
         restore(run, checkpoint)
-    elif run.metrics_file.exists():
+    elif run.metrics_file.exists() and world.is_main:
         run.metrics_file.unlink()  # a fresh run starts a fresh log
+    note = distributed.seed_rank_stream(world, config.batch_draw, config.seed, checkpoint, run.iter_num)
+    if note:
+        log(note)
     log(
         f"{model.num_params(non_embedding=False) / 1e6:.2f}M parameters, vocab {model.config.vocab_size}, "
         f"{run.tokens_per_iter:,} tokens per iteration; float32 matmul peak of this machine: "
@@ -270,6 +310,8 @@ def train(config: TrainConfig) -> TrainResult:
     model.train()
     off = None if config.progress else True  # None: the bar only on a terminal; a log file gets plain lines
     bar = tqdm(total=config.max_iters, initial=run.iter_num, desc="training", unit="it", disable=off)
+    bar.disable = bar.disable or not world.is_main
+    average = distributed.GradientAverager(world, model.parameters())  # one Allreduce per step, after backward
     t_start = time.perf_counter()
     try:
         while True:
@@ -283,13 +325,14 @@ def train(config: TrainConfig) -> TrainResult:
             lr = get_lr(run.iter_num, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            lossf = forward_backward(model, splits["train"], config, run.iter_num)
+            lossf = forward_backward(model, splits["train"], config, run.iter_num, world)
+            (lossf,) = average(lossf)  # the gradients and the loss, averaged over the ranks
             optimizer_step(model, optimizer, config.grad_clip, run.iter_num)
             run.iter_num += 1
             dt = time.perf_counter() - t0
             run.train_seconds, run.window_seconds = run.train_seconds + dt, run.window_seconds + dt
             bar.update(1)
-            if run.iter_num % config.log_interval == 0 or run.iter_num == config.max_iters:
+            if world.is_main and (run.iter_num % config.log_interval == 0 or run.iter_num == config.max_iters):
                 log_step(run, lossf, lr, bar)
     except TrainingDiverged as e:
         bar.close()
@@ -355,7 +398,8 @@ def restore(run: Run, checkpoint: dict[str, Any]) -> None:
     run.best_val_loss = float(checkpoint["best_val_loss"])
     run.resumed = True
     ag.set_rng_state(checkpoint["rng_state"])
-    evals = [r for r in keep_until(run.metrics_file, run.iter_num) if "val_loss" in r]
+    records = keep_until(run.metrics_file, run.iter_num) if run.world.is_main else []
+    evals = [r for r in records if "val_loss" in r]
     if evals:  # the estimate made when the checkpoint was saved (for the progress bar and the summary)
         run.losses = {"train": evals[-1]["train_loss"], "val": evals[-1]["val_loss"]}
 
@@ -390,11 +434,15 @@ def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
     return 2.0 * n**3 / best
 
 
-def estimate_loss(model: GPT, splits: dict[str, np.ndarray], config: TrainConfig, iter_num: int) -> dict[str, float]:
+def estimate_loss(
+    model: GPT, splits: dict[str, np.ndarray], config: TrainConfig, iter_num: int,
+    world: distributed.World = distributed.SINGLE,
+) -> dict[str, float]:  # fmt: skip
     """Mean loss over ``eval_iters`` batches of each split, in eval mode (no dropout) and without a graph.
 
     The batches come from a generator seeded by (seed, iter_num), never from the training stream, so whether and
-    how often a run evaluates does not change its training."""
+    how often a run evaluates does not change its training. MPI ranks share the batches (rank r scores batches
+    r, r + N, ...) and sum their losses: the same estimate as one process, in 1/N of the time."""
     rng = np.random.default_rng([config.seed, iter_num])
     was_training = model.training
     model.eval()
@@ -402,24 +450,30 @@ def estimate_loss(model: GPT, splits: dict[str, np.ndarray], config: TrainConfig
     with ag.no_grad():
         for split, tokens in splits.items():
             losses = []
-            for _ in range(config.eval_iters):
-                x, y = gdata.get_batch(tokens, config.batch_size, config.block_size, rng=rng)
-                _, loss = model(x, y)
-                losses.append(float(loss.item()))
-            out[split] = math.fsum(losses) / len(losses)
+            for i in range(config.eval_iters):
+                x, y = gdata.get_batch(tokens, config.batch_size, config.block_size, rng=rng)  # every rank draws all
+                if i % world.size == world.rank:
+                    _, loss = model(x, y)
+                    losses.append(float(loss.item()))
+            total, count = world.sum([math.fsum(losses), len(losses)])
+            out[split] = float(total / count)
     model.train(was_training)
     return out
 
 
 def evaluate(run: Run, final: bool) -> None:
     """Estimate the losses, log them, and save a checkpoint if val improved (always at the end)."""
-    if run.iter_num > run.start_iter:
+    if run.iter_num > run.start_iter and run.world.is_main:
         run.peak_flops = max(run.peak_flops, measure_matmul_peak(seconds=0.1))
-    losses = estimate_loss(run.model, run.splits, run.config, run.iter_num)
+    losses = estimate_loss(run.model, run.splits, run.config, run.iter_num, run.world)
+    run.streams = distributed.stream_states(run.world, run.config.batch_draw)  # collective: on every rank
     log(f"step {run.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
     if not (math.isfinite(losses["train"]) and math.isfinite(losses["val"])):
         raise TrainingDiverged(f"the loss estimate is {losses} at iteration {run.iter_num}")
-    write_metrics(run.metrics_file, {"iter": run.iter_num, "train_loss": losses["train"], "val_loss": losses["val"]})
+    if run.world.is_main:
+        write_metrics(
+            run.metrics_file, {"iter": run.iter_num, "train_loss": losses["train"], "val_loss": losses["val"]}
+        )
     improved = losses["val"] < run.best_val_loss
     run.losses, run.best_val_loss = losses, min(run.best_val_loss, losses["val"])
     wanted = improved or run.config.always_save_checkpoint
@@ -441,6 +495,8 @@ def save_run(run: Run) -> None:
     for name, p in run.model.named_parameters():
         if not np.all(np.isfinite(p.data)):
             raise TrainingDiverged(f"parameter {name} is not finite at iteration {run.iter_num}; not saving it")
+    if not run.world.is_main:
+        return  # rank 0 writes (every rank holds the same weights)
     save_checkpoint(
         run.ckpt_file,
         {
@@ -452,6 +508,7 @@ def save_run(run: Run) -> None:
             "best_val_loss": run.best_val_loss,
             "rng_state": ag.get_rng_state(),
             "tokenizer": run.meta,
+            **run.streams,  # world_size, batch_draw, each rank's random stream (rank_rng_states)
         },
     )
 
@@ -463,13 +520,16 @@ def get_lr(it: int, config: TrainConfig) -> float:
     return cosine_warmup_lr(it, config.learning_rate, config.min_lr, config.warmup_iters, config.decay_iters)
 
 
-def forward_backward(model: GPT, tokens: np.ndarray, config: TrainConfig, iter_num: int) -> float:
+def forward_backward(
+    model: GPT, tokens: np.ndarray, config: TrainConfig, iter_num: int, world: distributed.World = distributed.SINGLE
+) -> float:
     """Accumulate the gradient of the mean loss over ``gradient_accumulation_steps`` micro-batches (each loss
-    divided by their number, then backward) and return that mean loss."""
-    steps = config.gradient_accumulation_steps
+    divided by their number, then backward) and return that mean loss. With N MPI ranks each runs its share,
+    steps / N micro-batches (distributed.rank_batches); the average of the ranks' gradients is then the whole's."""
+    steps = config.gradient_accumulation_steps // world.size
     lossf = 0.0
-    for _ in range(steps):
-        x, y = gdata.get_batch(tokens, config.batch_size, config.block_size)
+    draw = partial(gdata.get_batch, tokens, config.batch_size, config.block_size)
+    for x, y in distributed.rank_batches(world, draw, config.gradient_accumulation_steps, config.batch_draw):
         _, loss = model(x, y)
         micro = float(loss.item())
         if not math.isfinite(micro):
@@ -514,7 +574,7 @@ def finish(run: Run, seconds: float) -> TrainResult:
         f"{tokens_per_sec:,.0f} tokens/s); val loss {run.losses['val']:.4f} (best {run.best_val_loss:.4f})"
     )
     sample_text = None
-    if run.config.sample_at_end and run.config.num_sample_tokens > 0:
+    if run.config.sample_at_end and run.config.num_sample_tokens > 0 and run.world.is_main:
         from numpy2gpt.gpt.sample import sample_from_model
 
         log("sample:")
