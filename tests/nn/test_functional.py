@@ -44,7 +44,20 @@ def _cases() -> dict[str, tuple]:
         "relu": (F.relu, C.relu, [x3]),
         "gelu": (F.gelu, C.gelu, [x3 * 2]),
         "gelu_tanh": (lambda x: F.gelu(x, "tanh"), lambda x: C.gelu(x, "tanh"), [x3 * 2]),
+        "leaky_relu": (F.leaky_relu, C.leaky_relu, [x3]),
+        "leaky_relu_slope": (lambda x: F.leaky_relu(x, 0.3), lambda x: C.leaky_relu(x, 0.3), [x3]),
+        "silu": (F.silu, C.silu, [x3 * 4]),
+        **{
+            f"mse_loss_{red}": (
+                lambda x, t, red=red: F.mse_loss(x, t, reduction=red),
+                lambda x, t, red=red: C.mse_loss(x, t, reduction=red),
+                [x3, r.standard_normal((2, 3, 4))],
+            )
+            for red in ("mean", "sum", "none")
+        },
         "softmax": (F.softmax, C.softmax, [x3]),
+        "softmax_dim1": (lambda x: F.softmax(x, dim=1), lambda x: C.softmax(x, dim=1), [x3]),
+        "log_softmax_axis0": (lambda x: F.log_softmax(x, axis=0), lambda x: C.log_softmax(x, axis=0), [x3]),
         "softmax_axis0": (lambda x: F.softmax(x, 0), lambda x: C.softmax(x, 0), [x3]),
         "log_softmax": (F.log_softmax, C.log_softmax, [x3]),
         "log_softmax_axis1": (lambda x: F.log_softmax(x, 1), lambda x: C.log_softmax(x, 1), [x3]),
@@ -329,10 +342,47 @@ def test_no_grad_records_nothing() -> None:
             assert y.creator is None and not y.requires_grad
 
 
+@pytest.mark.parametrize("fn", [F.softmax, F.log_softmax, C.softmax, C.log_softmax])
+def test_softmax_takes_dim_or_axis_not_both(fn) -> None:
+    x = rng().standard_normal((2, 3, 4))
+    by_dim, by_axis, by_position = fn(x, dim=1).data, fn(x, axis=1).data, fn(x, 1).data
+    np.testing.assert_array_equal(by_dim, by_axis)
+    np.testing.assert_array_equal(by_dim, by_position)
+    np.testing.assert_array_equal(fn(x).data, fn(x, dim=-1).data)  # default: the last axis
+    with pytest.raises(TypeError, match="dim= and axis="):
+        fn(x, dim=1, axis=1)
+
+
+def test_mse_loss_broadcasts_with_torchs_warning_and_refuses_bad_shapes() -> None:
+    x = Tensor(rng().standard_normal((3, 1)), requires_grad=True)
+    with pytest.warns(UserWarning, match=r"target shape \(3,\) differs from input shape \(3, 1\)"):
+        loss = F.mse_loss(x, rng(1).standard_normal(3))
+    loss.backward()
+    assert x.grad.shape == (3, 1)
+    with pytest.raises(ValueError, match=r"input of shape \(3, 1\) and target of shape \(2, 2\)"):
+        F.mse_loss(x, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="reduction"):
+        F.mse_loss(x, np.zeros((3, 1)), reduction="avg")
+    with pytest.raises(TypeError, match="same dtype"):
+        F.mse_loss(x, np.zeros((3, 1), np.float32))
+    assert math.isnan(F.mse_loss(np.zeros(0), np.zeros(0)).item())  # the mean of nothing, as PyTorch
+
+
+def test_silu_is_accurate_in_both_tails() -> None:
+    x = np.array([-80.0, -30.0, -10.0, 0.0, 10.0, 30.0, 100.0], dtype=np.float32)
+    y = F.silu(x).data
+    ref = np.array([v / (1.0 + math.exp(-v)) for v in x.astype(np.float64)])
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, ref, rtol=3e-7, atol=0)  # relative accuracy, also at -80 (~ -1.4e-33)
+
+
 @pytest.mark.parametrize(
     "fn",
     [
         lambda x: F.linear(x, np.ones((2, 4), np.float32), np.ones(2, np.float32)),
+        F.leaky_relu,
+        F.silu,
+        lambda x: F.mse_loss(x, np.ones((2, 3, 4), np.float32)),
         F.relu,
         F.gelu,
         lambda x: F.gelu(x, "tanh"),

@@ -60,7 +60,20 @@ CASES = {
     "relu": (F.relu, TF.relu, [X]),
     "gelu": (F.gelu, TF.gelu, [X * 3]),
     "gelu_tanh": (lambda x: F.gelu(x, "tanh"), lambda x: TF.gelu(x, approximate="tanh"), [X * 3]),
+    "leaky_relu": (F.leaky_relu, TF.leaky_relu, [X]),
+    "leaky_relu_slope": (lambda x: F.leaky_relu(x, 0.2), lambda x: TF.leaky_relu(x, 0.2), [X]),
+    "leaky_relu_at_zero": (F.leaky_relu, TF.leaky_relu, [np.array([-1.0, 0.0, 0.0, 2.0])]),  # slope at 0, as torch
+    "silu": (F.silu, TF.silu, [X * 6]),
+    **{
+        f"mse_loss_{red}": (
+            lambda x, t, red=red: F.mse_loss(x, t, reduction=red),
+            lambda x, t, red=red: TF.mse_loss(x, t, reduction=red),
+            [X, R.standard_normal((4, 8, 16))],
+        )
+        for red in ("mean", "sum", "none")
+    },
     "softmax": (F.softmax, lambda x: TF.softmax(x, -1), [X * 5]),
+    "softmax_dim_keyword": (lambda x: F.softmax(x, dim=-1), lambda x: TF.softmax(x, dim=-1), [X]),
     "softmax_axis1": (lambda x: F.softmax(x, 1), lambda x: TF.softmax(x, 1), [X]),
     "log_softmax": (F.log_softmax, lambda x: TF.log_softmax(x, -1), [X * 5]),
     **{

@@ -223,7 +223,7 @@ def test_dropout_follows_the_model_mode():
 
 # -- activations ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("dtype", "rtol", "atol"), TOLERANCES)
-@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "relu", "tanh"])
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "relu", "tanh", "leaky_relu", "leaky_relu_slope", "silu"])
 def test_activations_match_torch(dtype, rtol, atol, name):
     torch = pytest.importorskip("torch")
     ours, theirs = {
@@ -231,17 +231,41 @@ def test_activations_match_torch(dtype, rtol, atol, name):
         "gelu_tanh": (nn.GELU(approximate="tanh"), torch.nn.GELU(approximate="tanh")),
         "relu": (nn.ReLU(), torch.nn.ReLU()),
         "tanh": (nn.Tanh(), torch.nn.Tanh()),
+        "leaky_relu": (nn.LeakyReLU(), torch.nn.LeakyReLU()),
+        "leaky_relu_slope": (nn.LeakyReLU(0.2), torch.nn.LeakyReLU(0.2)),
+        "silu": (nn.SiLU(), torch.nn.SiLU()),
     }[name]
     assert repr(ours) == repr(theirs)
     x = np.random.default_rng(0).standard_normal((3, 7)) * 3
     compare_with_torch(torch, ours, theirs, x, dtype, rtol, atol)
 
 
-@pytest.mark.parametrize("module", [nn.GELU(), nn.GELU("tanh"), nn.ReLU(), nn.Tanh()], ids=repr)
+@pytest.mark.parametrize(
+    "module", [nn.GELU(), nn.GELU("tanh"), nn.ReLU(), nn.Tanh(), nn.LeakyReLU(0.1), nn.SiLU()], ids=repr
+)
 def test_activations_gradcheck(module):
     x = np.random.default_rng(0).standard_normal((3, 5)) * 2
     x[np.abs(x) < 1e-3] = 0.5  # keep ReLU's kink away from the finite differences
     check_module_gradients(module, x)
+
+
+@pytest.mark.parametrize(("dtype", "rtol", "atol"), TOLERANCES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_module_matches_torch(dtype, rtol, atol, reduction):
+    torch = pytest.importorskip("torch")
+    ours, theirs = nn.MSELoss(reduction), torch.nn.MSELoss(reduction=reduction)
+    assert repr(ours) == repr(theirs) == "MSELoss()"
+    r = np.random.default_rng(0)
+    x, t = r.standard_normal((4, 5)).astype(dtype), r.standard_normal((4, 5)).astype(dtype)
+    xo, xt = Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    yo, yt = ours(xo, t), theirs(xt, torch.from_numpy(t))
+    assert yo.dtype == dtype
+    np.testing.assert_allclose(yo.data, yt.detach().numpy(), rtol=rtol, atol=atol)
+    yo.sum().backward()
+    yt.sum().backward()
+    np.testing.assert_allclose(xo.grad.data, xt.grad.numpy(), rtol=rtol, atol=atol)
+    with pytest.raises(ValueError, match="reduction"):
+        nn.MSELoss("avg")
 
 
 def test_gelu_rejects_unknown_approximation():

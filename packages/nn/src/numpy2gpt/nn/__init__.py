@@ -11,7 +11,7 @@ utils.
 
 from numpy2gpt.nn import functional, init, utils
 from numpy2gpt.nn.containers import ModuleDict, ModuleList, Sequential
-from numpy2gpt.nn.layers import GELU, Dropout, Embedding, LayerNorm, Linear, ReLU, Tanh
+from numpy2gpt.nn.layers import GELU, Dropout, Embedding, LayerNorm, LeakyReLU, Linear, MSELoss, ReLU, SiLU, Tanh
 from numpy2gpt.nn.module import Module
 from numpy2gpt.nn.parameter import Parameter
 from numpy2gpt.nn.serialization import load, save
@@ -21,6 +21,7 @@ from numpy2gpt.nn import optim  # isort: skip - last: it imports numpy2gpt.nn.ut
 __version__ = "0.1.0"
 
 __all__ = [
-    "GELU", "Dropout", "Embedding", "LayerNorm", "Linear", "Module", "ModuleDict", "ModuleList", "Parameter",
-    "ReLU", "Sequential", "Tanh", "functional", "init", "load", "optim", "save", "utils",
+    "GELU", "Dropout", "Embedding", "LayerNorm", "LeakyReLU", "Linear", "MSELoss", "Module", "ModuleDict",
+    "ModuleList", "Parameter", "ReLU", "Sequential", "SiLU", "Tanh", "functional", "init", "load", "optim", "save",
+    "utils",
 ]  # fmt: skip

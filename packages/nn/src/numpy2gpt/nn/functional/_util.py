@@ -1,4 +1,4 @@
-"""Small helpers the functional ops share: Tensors from anything, dtype checks, reducing broadcast gradients."""
+"""Small helpers the functional ops share: dtype checks, integer index arrays, the dim/axis spelling."""
 
 from __future__ import annotations
 
@@ -6,12 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Tensor, is_grad_enabled
-
-
-def as_tensor(x: Any) -> Tensor:
-    """``x`` as a Tensor (arrays keep their dtype; Python floats and lists become float32)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
+from numpy2gpt.autograd import Tensor
 
 
 def check_floating(op: str, **tensors: Tensor | None) -> np.dtype:
@@ -27,24 +22,16 @@ def check_floating(op: str, **tensors: Tensor | None) -> np.dtype:
     return next(iter(dtypes.values()))
 
 
-def will_record(*tensors: Tensor | None) -> bool:
-    """True if calling a Function on these tensors will record it (so its forward should save for backward)."""
-    return is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
-
-
-def sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Sum a gradient computed at a broadcast shape back down to an input's ``shape``."""
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
-
-
 def index_array(idx: Any, op: str, what: str) -> np.ndarray:
     """An integer index array (from a Tensor, array or list); a clear TypeError for anything else."""
     data = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
     if data.dtype.kind not in "iu":
         raise TypeError(f"{op}: {what} must be integers, got dtype {data.dtype}")
     return data
+
+
+def pick_dim(op: str, dim: int | None, axis: int | None, default: int = -1) -> int:
+    """The one axis an op works along, given as torch's ``dim=`` or NumPy's ``axis=`` (not both)."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: got both dim= and axis=; they are two spellings of one argument")
+    return default if dim is None and axis is None else (dim if dim is not None else axis)

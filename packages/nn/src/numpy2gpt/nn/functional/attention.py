@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, default_generator
-from numpy2gpt.nn.functional._util import as_tensor, check_floating, sum_to, will_record
+from numpy2gpt.autograd import Function, Tensor, as_tensor, default_generator, softmax_array, sum_to_array
+from numpy2gpt.nn.functional._util import check_floating
 from numpy2gpt.nn.functional.dropout import keep_mask
 
 
@@ -60,50 +60,36 @@ class ScaledDotProductAttention(Function):
     def __init__(
         self,
         scale: float,
-        hidden: np.ndarray | None,
-        additive: np.ndarray | None,
+        masks: tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None],
         keep: np.ndarray | None,
         dropout_scale: float,
-        save: bool,
     ):
-        self.scale, self.hidden, self.additive, self.save = scale, hidden, additive, save
+        self.scale, (self.hidden, self.additive, self.dead) = scale, masks
         self.keep, self.dropout_scale = keep, dropout_scale
 
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
         s = np.matmul(q, np.swapaxes(k, -1, -2))
         s *= self.scale
-        masked = self.hidden is not None or self.additive is not None
         if self.additive is not None:
             s += self.additive
         if self.hidden is not None:
             np.copyto(s, -np.inf, where=self.hidden)
-        # softmax over the keys, in place on the scores
-        # the row max (fmax: 4x faster than max here; -inf, a dead row, when there are no keys at all)
-        m = np.fmax.reduce(s, axis=-1, keepdims=True, initial=-np.inf)
-        dead = None
-        if masked:
-            dead = np.isneginf(m)
-            if dead.any():
-                m[dead] = 0.0  # a row with every key masked: exp(-inf - 0) = 0 everywhere
-            else:
-                dead = None
-        s -= m
-        np.exp(s, out=s)
-        total = s.sum(axis=-1, keepdims=True)
-        if dead is not None:
-            total[dead] = 1.0  # ... and 0 / 1 = 0: the row attends to nothing and outputs 0
-        s /= total
-        p = s
+        if self.dead is not None:  # rows with every key masked: softmax of 0s, zeroed below (they attend to nothing)
+            np.copyto(s, 0.0, where=self.dead)
+        p = softmax_array(s, axis=-1)
+        del s
+        if self.dead is not None:
+            np.copyto(p, 0.0, where=self.dead)
         if self.keep is not None:
             pd = np.multiply(p, self.keep)
             pd *= self.dropout_scale
         else:
             pd = p
-        if self.save:
+        if True in self.needs_input_grad:
             self.p = p
         return np.matmul(pd, v)
 
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(self, gy: Tensor) -> tuple[np.ndarray | None, ...]:
         q, k, v = (t.data for t in self.inputs)
         need_q, need_k, need_v = self.needs_input_grad
         do, p = gy.data, self.p
@@ -114,7 +100,7 @@ class ScaledDotProductAttention(Function):
                 pd *= self.dropout_scale
             else:
                 pd = p
-            gv = Tensor._wrap(sum_to(np.matmul(np.swapaxes(pd, -1, -2), do), v.shape))  # Pd^T @ dO
+            gv = sum_to_array(np.matmul(np.swapaxes(pd, -1, -2), do), v.shape)  # Pd^T @ dO
             del pd
         if need_q or need_k:
             ds = np.matmul(do, np.swapaxes(v, -1, -2))  # dPd = dO @ v^T
@@ -126,9 +112,9 @@ class ScaledDotProductAttention(Function):
             ds *= p
             ds *= self.scale  # dS * scale, shared by dq and dk
             if need_q:
-                gq = Tensor._wrap(sum_to(np.matmul(ds, k), q.shape))
+                gq = sum_to_array(np.matmul(ds, k), q.shape)
             if need_k:
-                gk = Tensor._wrap(sum_to(np.matmul(np.swapaxes(ds, -1, -2), q), k.shape))
+                gk = sum_to_array(np.matmul(np.swapaxes(ds, -1, -2), q), k.shape)
         return gq, gk, gv
 
 
@@ -165,8 +151,8 @@ class CausalAttention(Function):
 
     differentiable_backward = False
 
-    def __init__(self, scale: float, keep: np.ndarray | None, dropout_scale: float, save: bool):
-        self.scale, self.keep, self.dropout_scale, self.save = scale, keep, dropout_scale, save
+    def __init__(self, scale: float, keep: np.ndarray | None, dropout_scale: float):
+        self.scale, self.keep, self.dropout_scale = scale, keep, dropout_scale
 
     def _dropped(self, p: np.ndarray, r0: int, r1: int, keys: int) -> np.ndarray:
         if self.keep is None:
@@ -188,16 +174,14 @@ class CausalAttention(Function):
             p = np.matmul(q[..., r0:r1, :], np.swapaxes(k[..., :keys, :], -1, -2))  # (..., r1 - r0, keys)
             p *= self.scale
             p += bias[r0:r1, :keys]
-            p -= np.fmax.reduce(p, axis=-1, keepdims=True)  # finite: every row sees key 0 (fmax: fast max)
-            np.exp(p, out=p)
-            p /= p.sum(axis=-1, keepdims=True)
+            p = softmax_array(p, axis=-1)  # every row sees key 0: no row is fully masked
             out[..., r0:r1, :] = np.matmul(self._dropped(p, r0, r1, keys), v[..., :keys, :])
             ps.append(p)
-        if self.save:
+        if True in self.needs_input_grad:
             self.ps = ps
         return out
 
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(self, gy: Tensor) -> tuple[np.ndarray | None, ...]:
         q, k, v = (x.data for x in self.inputs)
         need_q, need_k, need_v = self.needs_input_grad
         do, ps = gy.data, self.ps
@@ -233,8 +217,7 @@ class CausalAttention(Function):
                         gk[..., :keys, :] += np.matmul(np.swapaxes(ds, -1, -2), q[..., r0:r1, :])
             first = False
         return tuple(
-            None if g is None else Tensor._wrap(sum_to(g, x.shape))
-            for g, x in zip((gq, gk, gv), (q, k, v), strict=True)
+            None if g is None else sum_to_array(g, x.shape) for g, x in zip((gq, gk, gv), (q, k, v), strict=True)
         )
 
 
@@ -306,10 +289,14 @@ def scaled_dot_product_attention(
         else:
             keep = keep_mask(scores_shape, dropout_p, dtype, generator or default_generator())
             dropout_scale = 1.0 / (1.0 - dropout_p)
-    save = will_record(q, k, v)
     if is_causal and 0 < t <= s:  # every query sees at least one key: the blocked path, which skips hidden keys
-        return CausalAttention(scale, keep, dropout_scale, save)(q, k, v)
-    return ScaledDotProductAttention(scale, hidden, additive, keep, dropout_scale, save)(q, k, v)
+        return CausalAttention(scale, keep, dropout_scale)(q, k, v)
+    # rows with every key masked (found on the mask, which is small) attend to nothing and output 0
+    dead = None if hidden is None else hidden.all(axis=-1, keepdims=True)
+    if additive is not None:
+        dead = np.isneginf(additive).all(axis=-1, keepdims=True)
+    dead = dead if dead is not None and dead.any() else None
+    return ScaledDotProductAttention(scale, (hidden, additive, dead), keep, dropout_scale)(q, k, v)
 
 
 def _check_shapes(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, ...]:

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, default_generator, exp, log, tanh, where
-from numpy2gpt.nn.functional._util import as_tensor
+from numpy2gpt.autograd import Function, Tensor, as_tensor, default_generator, exp, log, sigmoid, tanh, where
+from numpy2gpt.nn.functional._util import pick_dim
 from numpy2gpt.nn.functional.attention import causal_mask
 from numpy2gpt.nn.functional.dropout import keep_mask
 from numpy2gpt.nn.functional.special import erf as _erf_array
@@ -51,6 +51,18 @@ def relu(x: Any) -> Tensor:
     return where(x.data > 0, x, 0.0)
 
 
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x."""
+    x = as_tensor(x)
+    return where(x.data > 0, x, x * negative_slope)
+
+
+def silu(x: Any) -> Tensor:
+    """x * sigmoid(x)."""
+    x = as_tensor(x)
+    return x * sigmoid(x)
+
+
 def gelu(x: Any, approximate: str = "none") -> Tensor:
     """x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2))); or, approximate="tanh",
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
@@ -60,16 +72,17 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     return 0.5 * x * (1.0 + erf(x * math.sqrt(0.5)))
 
 
-def softmax(x: Any, axis: int = -1) -> Tensor:
-    """exp(x - m) / sum(exp(x - m)); the shift m = max(x) is a constant (softmax(x - m) = softmax(x))."""
-    x = as_tensor(x)
+def softmax(x: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """exp(x - m) / sum(exp(x - m)) along ``dim`` (or ``axis``; default -1); the shift m = max(x) is a constant
+    (softmax(x - m) = softmax(x))."""
+    x, axis = as_tensor(x), pick_dim("softmax", dim, axis)
     e = exp(x - x.max(axis=axis, keepdims=True).detach())
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(x: Any, axis: int = -1) -> Tensor:
-    """(x - m) - log(sum(exp(x - m)))."""
-    x = as_tensor(x)
+def log_softmax(x: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """(x - m) - log(sum(exp(x - m))) along ``dim`` (or ``axis``; default -1)."""
+    x, axis = as_tensor(x), pick_dim("log_softmax", dim, axis)
     z = x - x.max(axis=axis, keepdims=True).detach()
     return z - log(exp(z).sum(axis=axis, keepdims=True))
 
@@ -88,6 +101,15 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction
         return nll.sum()
     count = int(valid.sum())
     return nll.sum() * (1.0 / count if count else math.nan)
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002 - torch's name
+    """(input - target)^2, then its mean, its sum, or each element (reduction "none")."""
+    d = as_tensor(input) - target
+    sq = d * d
+    if reduction == "none":
+        return sq
+    return sq.sum() if reduction == "sum" else sq.mean()
 
 
 def layer_norm(
@@ -115,7 +137,7 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.
     if p == 1.0:
         return x * 0.0
     keep = keep_mask(x.shape, p, x.dtype, generator or default_generator())
-    return x * Tensor._wrap(keep.astype(x.dtype)) * (1.0 / (1.0 - p))
+    return x * Tensor(keep.astype(x.dtype)) * (1.0 / (1.0 - p))
 
 
 def embedding(idx: Any, weight: Any) -> Tensor:

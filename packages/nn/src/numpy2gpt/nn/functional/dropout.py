@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, default_generator
-from numpy2gpt.nn.functional._util import as_tensor, check_floating
+from numpy2gpt.autograd import Function, Tensor, as_tensor, default_generator
+from numpy2gpt.nn.functional._util import check_floating
 
 
 def keep_mask(shape: tuple[int, ...], p: float, dtype: np.dtype, generator: np.random.Generator) -> np.ndarray:
@@ -39,10 +39,10 @@ class Dropout(Function):
         y *= self.scale
         return y
 
-    def backward(self, gy: Tensor) -> Tensor:
+    def backward(self, gy: Tensor) -> np.ndarray:
         gx = np.multiply(gy.data, self.keep)
         gx *= self.scale
-        return Tensor._wrap(gx)
+        return gx
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor
-from numpy2gpt.nn.functional._util import as_tensor, check_floating, index_array
+from numpy2gpt.autograd import Function, Tensor, as_tensor
+from numpy2gpt.nn.functional._util import check_floating, index_array
 
 
 def segment_sum_rows(ids: np.ndarray, rows: np.ndarray, num: int) -> np.ndarray:
@@ -42,10 +42,10 @@ class Embedding(Function):
     def forward(self, weight: np.ndarray) -> np.ndarray:
         return np.take(weight, self.idx, axis=0)
 
-    def backward(self, gy: Tensor) -> Tensor:
+    def backward(self, gy: Tensor) -> np.ndarray:
         weight = self.inputs[0].data
         rows = gy.data.reshape(self.idx.size, weight.shape[1])  # (not -1: any size may be 0)
-        return Tensor._wrap(segment_sum_rows(self.idx.reshape(-1), rows, weight.shape[0]))
+        return segment_sum_rows(self.idx.reshape(-1), rows, weight.shape[0])
 
 
 def embedding(idx: Any, weight: Any) -> Tensor:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor
-from numpy2gpt.nn.functional._util import as_tensor, check_floating
+from numpy2gpt.autograd import Function, Tensor, as_tensor
+from numpy2gpt.nn.functional._util import check_floating
 
 
 class Linear(Function):
@@ -33,16 +33,16 @@ class Linear(Function):
             y2 += bias
         return y2.reshape((*x.shape[:-1], weight.shape[0]))
 
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(self, gy: Tensor) -> tuple[np.ndarray | None, ...]:
         x, weight = self.inputs[0].data, self.inputs[1].data
         need = self.needs_input_grad
         n = math.prod(x.shape[:-1])
         gy2 = gy.data.reshape(n, weight.shape[0])
-        gx = Tensor._wrap(np.matmul(gy2, weight).reshape(x.shape)) if need[0] else None  # dy @ W
-        gw = Tensor._wrap(np.matmul(gy2.T, x.reshape(n, x.shape[-1]))) if need[1] else None  # dy^T @ x
+        gx = np.matmul(gy2, weight).reshape(x.shape) if need[0] else None  # dy @ W
+        gw = np.matmul(gy2.T, x.reshape(n, x.shape[-1])) if need[1] else None  # dy^T @ x
         if len(need) == 2:
             return gx, gw
-        gb = Tensor._wrap(gy2.sum(axis=0)) if need[2] else None  # sum of dy over the batch
+        gb = gy2.sum(axis=0) if need[2] else None  # sum of dy over the batch
         return gx, gw, gb
 
 

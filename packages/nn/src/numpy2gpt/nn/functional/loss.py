@@ -15,12 +15,13 @@ logits and three passes over it each way. Composed twin: ``composed.cross_entrop
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor
-from numpy2gpt.nn.functional._util import as_tensor, check_floating, index_array, will_record
+from numpy2gpt.autograd import Function, Tensor, as_tensor, softmax_array, sum_to_array
+from numpy2gpt.nn.functional._util import check_floating, index_array
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -30,9 +31,9 @@ class CrossEntropy(Function):
 
     differentiable_backward = False
 
-    def __init__(self, targets: np.ndarray, ignore_index: int, reduction: str, save: bool):
+    def __init__(self, targets: np.ndarray, ignore_index: int, reduction: str):
         self.targets = targets.reshape(-1)
-        self.reduction, self.save = reduction, save
+        self.reduction = reduction
         self.valid = None if ignore_index is None else self.targets != ignore_index
         if self.valid is not None and self.valid.all():
             self.valid = None  # the common case: nothing ignored, no masking needed
@@ -58,7 +59,7 @@ class CrossEntropy(Function):
             loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max m_i cancels
         if self.valid is not None:
             loss[~self.valid] = 0.0  # (assigned, not multiplied: an ignored row may hold -inf logits)
-        if self.save:  # softmax = e / total; the division is folded into backward's scaling
+        if self.needs_input_grad[0]:  # softmax = e / total; the division is folded into backward's scaling
             self.e, self.total = e, total
         if self.reduction == "none":
             return loss.reshape(logits.shape[:-1])
@@ -69,14 +70,12 @@ class CrossEntropy(Function):
             return np.array(np.nan, dtype=logits.dtype)
         return loss_sum / np.array(self.count, dtype=logits.dtype)
 
-    def backward(self, gy: Tensor) -> Tensor:
+    def backward(self, gy: Tensor) -> np.ndarray:
         logits = self.inputs[0].data
         e, self.e = self.e, None  # backward owns exp(z - m) and turns it into the gradient in place
         total = self.total
-        if e is None:  # a second backward (retain_graph=True): recompute it
-            z = logits.reshape(len(self.targets), logits.shape[-1])
-            e = np.subtract(z, z.max(axis=1, keepdims=True, initial=-np.inf))
-            np.exp(e, out=e)
+        if e is None:  # a second backward (retain_graph=True): recompute the softmax
+            e, total = softmax_array(logits.reshape(len(self.targets), logits.shape[-1]), axis=1), 1.0
         # w_i: dL/dloss_i (dy / count, dy, or dy_i), 0 for ignored rows
         g = gy.data
         if self.reduction == "none":
@@ -91,7 +90,7 @@ class CrossEntropy(Function):
         if e.size:
             rows, t = self._rows()
             e[rows, t] -= w[:, 0]  # ... - w_i * onehot(t_i)
-        return Tensor._wrap(e.reshape(logits.shape))
+        return e.reshape(logits.shape)
 
 
 def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
@@ -126,4 +125,63 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction
             f"cross_entropy: target ids out of range [0, {vocab}) for {vocab} classes: {shown} "
             f"(ignore_index is {ignore_index})"
         )
-    return CrossEntropy(t, ignore_index, reduction, save=will_record(logits))(logits)
+    return CrossEntropy(t, ignore_index, reduction)(logits)
+
+
+class MSELoss(Function):
+    """Mean squared error of input and target (same shape, or broadcast together as PyTorch does).
+
+    d = input - target;   "none": d^2;   "sum": sum d^2;   "mean": sum d^2 / d.size  (nan for no elements)
+    d input = 2 d w,  d target = -2 d w   (each summed back to its shape), w = dy, dy / d.size, or dy_i
+    """
+
+    differentiable_backward = False
+
+    def __init__(self, reduction: str):
+        self.reduction = reduction
+
+    def forward(self, x: np.ndarray, target: np.ndarray) -> np.ndarray:
+        d = np.subtract(x, target)
+        if True in self.needs_input_grad:
+            self.d = d
+        sq = np.square(d)
+        if self.reduction == "none":
+            return sq
+        if self.reduction == "sum":
+            return sq.sum()
+        return sq.sum() / np.array(d.size, dtype=d.dtype) if d.size else np.array(np.nan, dtype=d.dtype)
+
+    def backward(self, gy: Tensor) -> tuple[np.ndarray | None, np.ndarray | None]:
+        x, target = self.inputs
+        scale = 2.0 / max(self.d.size, 1) if self.reduction == "mean" else 2.0
+        g = self.d * (gy.data * scale).astype(self.d.dtype)  # 2 d w
+        need_x, need_target = self.needs_input_grad
+        gx = sum_to_array(g, x.shape) if need_x else None
+        gt = -sum_to_array(g, target.shape) if need_target else None
+        return gx, gt
+
+
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002 - torch's name
+    """Mean squared error (``torch.nn.functional.mse_loss``): the mean (or sum, or each) of (input - target)^2.
+
+    Different shapes broadcast together, with PyTorch's warning (usually a mistake, e.g. (N, 1) against (N,)).
+    Composed twin: ``composed.mse_loss``.
+    """
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    x, target = as_tensor(input), as_tensor(target)
+    check_floating("mse_loss", input=x, target=target)
+    if x.shape != target.shape:
+        try:
+            np.broadcast_shapes(x.shape, target.shape)
+        except ValueError:
+            raise ValueError(
+                f"mse_loss: input of shape {x.shape} and target of shape {target.shape} cannot be broadcast together"
+            ) from None
+        warnings.warn(
+            f"mse_loss: target shape {target.shape} differs from input shape {x.shape}; they are broadcast "
+            "together, which is likely not what you want (as PyTorch warns)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return MSELoss(reduction)(x, target)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor
-from numpy2gpt.nn.functional._util import as_tensor, check_floating, will_record
+from numpy2gpt.autograd import Function, Tensor, as_tensor
+from numpy2gpt.nn.functional._util import check_floating
 
 
 class LayerNorm(Function):
@@ -30,8 +30,8 @@ class LayerNorm(Function):
 
     differentiable_backward = False
 
-    def __init__(self, ndim: int, eps: float, has_weight: bool, has_bias: bool, save: bool):
-        self.ndim, self.eps, self.save = ndim, eps, save
+    def __init__(self, ndim: int, eps: float, has_weight: bool, has_bias: bool):
+        self.ndim, self.eps = ndim, eps
         self.has_weight, self.has_bias = has_weight, has_bias
 
     def forward(self, x: np.ndarray, *params: np.ndarray) -> np.ndarray:
@@ -59,25 +59,25 @@ class LayerNorm(Function):
             y = xhat * weight
             if bias is not None:
                 y += bias
-        if self.save:
+        if True in self.needs_input_grad:
             self.xhat, self.rstd = xhat, rstd
         return y.reshape(x.shape)
 
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(self, gy: Tensor) -> tuple[np.ndarray | None, ...]:
         need = self.needs_input_grad
         xhat, rstd = self.xhat, self.rstd
         d = xhat.shape[1]
         gy2 = gy.data.reshape(xhat.shape)
         inv_d = 1.0 / max(d, 1)
-        grads: list[Tensor | None] = [None]
+        grads: list[np.ndarray | None] = [None]
         if self.has_weight:
             weight = self.inputs[1]
             gw = np.einsum("ij,ij->j", gy2, xhat).reshape(weight.shape) if need[1] else None  # sum dy * xhat
-            grads.append(None if gw is None else Tensor._wrap(gw))
+            grads.append(gw)
         if self.has_bias:
             bias = self.inputs[-1]
             gb = np.einsum("ij->j", gy2).reshape(bias.shape) if need[-1] else None  # sum dy
-            grads.append(None if gb is None else Tensor._wrap(gb))
+            grads.append(gb)
         if need[0]:
             g = gy2 * self.inputs[1].data.reshape(-1) if self.has_weight else gy2  # g = dy * w
             mean_g = np.einsum("ij->i", g)[:, None]
@@ -88,7 +88,7 @@ class LayerNorm(Function):
             gx += mean_g
             np.subtract(g, gx, out=gx)
             gx *= rstd  # rstd * (g - mean(g) - xhat * mean(g * xhat))
-            grads[0] = Tensor._wrap(gx.reshape(self.inputs[0].shape))
+            grads[0] = gx.reshape(self.inputs[0].shape)
         return tuple(grads)
 
 
@@ -118,5 +118,4 @@ def layer_norm(
         if p is not None and p.shape != shape:
             raise ValueError(f"layer_norm: {name} must have shape normalized_shape {shape}, got {p.shape}")
     params = [p for p in (weight, bias) if p is not None]
-    fn = LayerNorm(len(shape), float(eps), weight is not None, bias is not None, save=will_record(x, *params))
-    return fn(x, *params)
+    return LayerNorm(len(shape), float(eps), weight is not None, bias is not None)(x, *params)

@@ -1,4 +1,5 @@
-"""Activation modules: GELU, ReLU, Tanh (no parameters; each one calls its function)."""
+"""Activation modules: GELU, ReLU, LeakyReLU, SiLU, Tanh. They hold no parameters (at most a constant); each
+calls its function in ``numpy2gpt.nn.functional`` or autograd."""
 
 from __future__ import annotations
 
@@ -36,3 +37,24 @@ class Tanh(Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return tanh(x)
+
+
+class LeakyReLU(Module):
+    """y = x where x > 0, else negative_slope * x."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class SiLU(Module):
+    """y = x * sigmoid(x) (the swish)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
