@@ -5,9 +5,11 @@ parameter.
 Why: Adam's rule is 14 elementwise NumPy passes. Run per parameter, a GPT's ~50 small parameters cost ~700 NumPy
 calls a step; run over whole large arrays, each pass streams every array through memory again. Over the flat
 buffers the rule runs on consecutive chunks of ``CHUNK`` elements (several small parameters packed together, a
-large one split), 14 calls per chunk, with the chunk's arrays staying in the core's cache for all 14 passes.
+large one split), 14 calls per chunk, with the chunk's arrays staying in the CPU's cache for all 14 passes.
 An elementwise rule gives the same bits however the elements are grouped, so the results are bit-identical to the
-per-parameter loop.
+per-parameter loop. (Measured, CPU time on an AMD EPYC: 10-15% less for the baby GPT's 10.8 M parameters, about
+the same for the CPU config's 0.8 M, whose arrays fit the cache anyway: NumPy's 14 passes themselves are the cost,
+where PyTorch's fused AdamW makes one.)
 
 Layout: the parameters of all groups, in order; those of one dtype lie back to back in that dtype's buffer. The
 first step copies each ``p.data`` into its place and makes ``p.data`` the view (the parameter's values are the
@@ -31,7 +33,8 @@ import numpy as np
 
 from numpy2gpt.autograd import Tensor
 
-CHUNK = 1 << 16  # elements per chunk: the ~6 arrays one chunk touches (1.5 MiB at float32) stay in L2 or L3
+CHUNK = 1 << 17  # elements per chunk: the ~6 arrays one chunk touches (3 MiB at float32) stay in L3;
+# measured on an AMD EPYC: 64K-256K equally good, 8K-16K slower (NumPy's ~1.5 us per call starts to count)
 
 
 def _bounds(a: np.ndarray) -> tuple[int, int]:
