@@ -7,9 +7,8 @@ A Module is a tree. Assigning an attribute files it by type:
     self.register_buffer("mask", a)  -> _buffers["mask"]       (state that is not learned, e.g. a running mean)
     self.scale = 0.5                 -> a plain attribute
 
-Registered values are *also* kept as ordinary instance attributes, so ``self.weight`` inside ``forward`` is
-an ordinary attribute read, as fast as on any Python object (torch instead finds them through a
-``__getattr__`` fallback, after the normal lookup has failed).
+Registered values are also ordinary instance attributes, so ``self.weight`` in ``forward`` is a plain
+attribute read (why: the nn README).
 
 Names are dotted paths through the tree, exactly as PyTorch prints them: ``transformer.h.0.attn.c_attn.weight``.
 ``named_parameters()`` walks the tree in pre-order (a module's own parameters, then each child's, in the order

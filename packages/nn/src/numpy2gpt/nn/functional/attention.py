@@ -1,27 +1,10 @@
-"""scaled_dot_product_attention: softmax(q k^T * scale + mask) v, fused, with a hand-written backward.
+"""scaled_dot_product_attention: softmax(q k^T * scale + mask) v, one fused Function with a hand-written backward.
 
-Shapes: q (..., T, E), k (..., S, E), v (..., S, Ev) -> out (..., T, Ev); the batch dims "..." broadcast.
-
-Forward (per batch element):
-    S = q @ k^T * scale            (T, S)   scale defaults to 1 / sqrt(E)
-    S = S masked (-inf where a boolean mask is False, the causal mask hides keys, or + an additive mask)
-    P = softmax(S) along the keys   (computed in place on the scores buffer; rows with every key masked give 0)
-    Pd = P * keep / (1 - dropout_p) (dropout on the attention weights, when dropout_p > 0)
-    out = Pd @ v
-
-Backward, from dO = dL/d(out):
-    dV = Pd^T @ dO
-    dPd = dO @ v^T;  dP = dPd * keep / (1 - dropout_p)
-    dS = P * (dP - sum(dP * P, keys))                 (softmax's backward; masked entries have P = 0)
-    dq = dS @ k * scale,   dk = dS^T @ q * scale
-
-The causal mask is aligned bottom-right: query i (of T) may attend to key j (of S) when j <= i + (S - T), so
-a block of T new queries at the end of a longer key sequence (a KV cache) sees every earlier key and itself.
-With T == S it is the usual lower triangle. Composed twin: ``composed.scaled_dot_product_attention``.
-
-``is_causal=True`` (with T <= S) takes ``CausalAttention``: the same math one block of 64 queries at a time, each
-block only against the keys it can see, so a long sequence computes (and keeps for backward) about half of the
-T x S scores (62.5% at T = 256), where the general path computes all of them and masks half.
+Two Functions compute it: ``ScaledDotProductAttention`` (any mask; its docstring has the math, forward and
+backward) and ``CausalAttention`` (``is_causal`` with T <= S: the same math one block of 64 queries at a time,
+each block against only the keys it can see, so about half of the T x S scores are never computed). The causal
+mask is aligned bottom-right, so a KV cache's block of new queries sees every earlier key. Why the blocks, with
+numbers: the nn README. Composed twin: ``composed.scaled_dot_product_attention``.
 """
 
 from __future__ import annotations
@@ -53,7 +36,23 @@ def _causal_hidden(t: int, s: int) -> np.ndarray:
 
 
 class ScaledDotProductAttention(Function):
-    """out = dropout(softmax(q k^T * scale + mask)) @ v for inputs q, k, v; see the module docstring."""
+    """out = dropout(softmax(q k^T * scale + mask)) @ v.
+
+    Shapes: q (..., T, E), k (..., S, E), v (..., S, Ev) -> out (..., T, Ev); the batch dims "..." broadcast.
+
+    Forward (per batch element):
+        S = q @ k^T * scale            (T, S)   scale defaults to 1 / sqrt(E)
+        S = S masked (-inf where a boolean mask is False or the causal mask hides a key, or + an additive mask)
+        P = softmax(S) along the keys   (autograd's softmax_array; rows with every key masked give 0)
+        Pd = P * keep / (1 - dropout_p) (dropout on the attention weights, when dropout_p > 0)
+        out = Pd @ v
+
+    Backward, from dO = dL/d(out):
+        dV = Pd^T @ dO
+        dPd = dO @ v^T;  dP = dPd * keep / (1 - dropout_p)
+        dS = P * (dP - sum(dP * P, keys))                 (softmax's backward; masked entries have P = 0)
+        dq = dS @ k * scale,   dk = dS^T @ q * scale      (each summed back over broadcast batch dims)
+    """
 
     differentiable_backward = False
 

@@ -1,13 +1,8 @@
-"""dropout: inverted dropout, as ``torch.nn.functional.dropout``.
+"""dropout: inverted dropout, as ``torch.nn.functional.dropout``, and the keep masks attention's dropout shares.
 
-In training, each element is kept with probability 1 - p and scaled by 1 / (1 - p), so the expected value of
-the output equals the input and evaluation needs no rescaling:
-
-    y = x * keep / (1 - p),   keep_i ~ Bernoulli(1 - p) drawn from ``default_generator()`` (or ``generator``)
-    dx = dy * keep / (1 - p)  (the same mask)
-
-p = 0 or ``training=False`` returns x itself (nothing recorded); p = 1 gives zeros. Composed twin:
-``composed.dropout`` (draws the same mask from the same generator state).
+Each element is kept with probability 1 - p and scaled by 1 / (1 - p), so the output's expected value equals
+the input and evaluation needs no rescaling. Composed twin: ``composed.dropout`` (the same mask from the same
+generator state).
 """
 
 from __future__ import annotations
@@ -27,7 +22,10 @@ def keep_mask(shape: tuple[int, ...], p: float, dtype: np.dtype, generator: np.r
 
 
 class Dropout(Function):
-    """y = x * keep * scale with scale = 1 / (1 - p).  dx = dy * keep * scale."""
+    """y = x * keep * scale with scale = 1 / (1 - p).  dx = dy * keep * scale (the same mask).
+
+    keep_i ~ Bernoulli(1 - p), drawn from ``default_generator()`` (or a given generator) by ``dropout``.
+    """
 
     differentiable_backward = False
 
@@ -46,9 +44,10 @@ class Dropout(Function):
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:
-    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p) (identity when not training).
+    """Zero each element with probability ``p`` and scale the rest by 1 / (1 - p).
 
-    Composed twin: ``composed.dropout``.
+    p = 0 or ``training=False`` returns x itself (nothing recorded); p = 1 gives zeros. Composed twin:
+    ``composed.dropout``.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")

@@ -1,12 +1,7 @@
-"""embedding: look up rows of a table, y[..., :] = W[idx[...], :].
+"""embedding: look up rows of a table, y[..., :] = W[idx[...], :]; backward adds each row's gradients.
 
-Backward scatters each output gradient back to the row it was read from, adding where an id repeats:
-
-    dW[v] = sum over positions p with idx[p] == v of dy[p]          (no gradient for idx)
-
-The scatter-add is a segment sum: sort the ids, add up each run of equal ids with ``np.add.reduceat``, and
-write one row per distinct id. Measured on 2 cores it is 1.4x faster than ``np.add.at`` for (2048 ids, 768
-dims, 50257 rows) and 5x faster for a 65-row table. Composed twin: ``composed.embedding`` (``weight[idx]``).
+The backward's scatter-add is a segment sum (sort the ids, ``np.add.reduceat`` each run of equal ids), faster
+than ``np.add.at`` (measurements: the nn README). Composed twin: ``composed.embedding`` (``weight[idx]``).
 """
 
 from __future__ import annotations
@@ -32,7 +27,10 @@ def segment_sum_rows(ids: np.ndarray, rows: np.ndarray, num: int) -> np.ndarray:
 
 
 class Embedding(Function):
-    """y = weight[idx] for integer idx (...) and weight (V, D) -> (..., D).  dW = segment sums of dy by id."""
+    """y = weight[idx] for integer idx (...) and weight (V, D) -> (..., D).
+
+    dW[v] = sum over positions p with idx[p] == v of dy[p]   (a segment sum; no gradient for idx)
+    """
 
     differentiable_backward = False
 

@@ -1,12 +1,6 @@
-"""linear: y = x @ W^T + b, the affine map of every nn.Linear.
+"""linear: y = x @ W^T + b, the affine map of every nn.Linear, as one fused Function.
 
-Any leading shape is flattened to one batch axis N, so forward and backward are single 2-D BLAS calls:
-
-    x (..., in) -> x2 (N, in);   y2 = x2 @ W^T + b        (N, out)
-    dx2 = dy2 @ W                 (N, in)
-    dW  = dy2^T @ x2              (out, in)
-    db  = sum over N of dy2       (out,)
-
+Any leading shape is flattened to one batch axis, so forward and backward are single 2-D BLAS calls.
 Composed twin: ``composed.linear`` (``x @ weight.T + bias`` from autograd's matmul, transpose and add).
 """
 
@@ -22,7 +16,13 @@ from numpy2gpt.nn.functional._util import check_floating
 
 
 class Linear(Function):
-    """y = x @ W^T (+ b) for x (..., in), W (out, in), b (out,) -> y (..., out); see the module docstring."""
+    """y = x @ W^T (+ b) for x (..., in), W (out, in), b (out,) -> y (..., out).
+
+    x (..., in) -> x2 (N, in);   y2 = x2 @ W^T + b        (N, out)
+    dx2 = dy2 @ W                 (N, in)
+    dW  = dy2^T @ x2              (out, in)
+    db  = sum over N of dy2       (out,)
+    """
 
     differentiable_backward = False
 

@@ -1,16 +1,9 @@
-"""cross_entropy: the language-model loss, fused with its softmax.
+"""The losses: cross_entropy (the language-model loss, fused with its softmax) and mse_loss.
 
-For logits z (..., V) flattened to rows z_i (N, V) and integer targets t_i:
-
-    loss_i = logsumexp(z_i) - z_i[t_i]          (0 where t_i == ignore_index)
-    "mean": sum_i loss_i / (number of non-ignored rows)   (nan if every row is ignored, as PyTorch)
-    "sum":  sum_i loss_i;   "none": loss_i with the targets' shape
-
-Backward: dz_i = w_i * (softmax(z_i) - onehot(t_i)), with w_i = dy / count ("mean"), dy ("sum") or dy_i
-("none"), and w_i = 0 for ignored rows. Forward computes softmax once (the logits minus their row max,
-exponentiated in place, with the division by each row's sum folded into backward's scaling) and keeps it;
-backward turns that same buffer into the gradient in place, so a step costs one (N, V) buffer beyond the
-logits and three passes over it each way. Composed twin: ``composed.cross_entropy``.
+Each is one Function with a hand-written backward (the math in its docstring). cross_entropy keeps exp(z - max)
+from forward and turns that same buffer into the gradient in place: one (N, V) buffer beyond the logits and
+the fewest passes over it (why it does not call autograd's softmax kernel: the nn README). Composed twins:
+``composed.cross_entropy``, ``composed.mse_loss``.
 """
 
 from __future__ import annotations
@@ -27,7 +20,15 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 class CrossEntropy(Function):
-    """Softmax cross-entropy of logits (..., V) against integer targets (...); see the module docstring."""
+    """Softmax cross-entropy of logits z (..., V), flattened to rows z_i (N, V), against integer targets t_i.
+
+        loss_i = logsumexp(z_i) - z_i[t_i]          (0 where t_i == ignore_index)
+        "mean": sum_i loss_i / (number of non-ignored rows)   (nan if every row is ignored, as PyTorch)
+        "sum":  sum_i loss_i;   "none": loss_i with the targets' shape
+
+    Backward: dz_i = w_i * (softmax(z_i) - onehot(t_i)), w_i = dy / count ("mean"), dy ("sum") or dy_i ("none"),
+    and w_i = 0 for ignored rows. Forward keeps e = exp(z - max) and its row sums; backward scales e in place.
+    """
 
     differentiable_backward = False
 

@@ -1,16 +1,7 @@
 """layer_norm: normalize each sample over its trailing ``normalized_shape`` dims, then scale and shift.
 
-With x flattened to rows x_i of D = prod(normalized_shape) elements:
-
-    mu_i = mean(x_i),  var_i = mean((x_i - mu_i)^2)  (biased),  rstd_i = 1 / sqrt(var_i + eps)
-    xhat_i = (x_i - mu_i) * rstd_i,    y_i = xhat_i * w + b
-
-Backward, with g = dy * w (per row, mean over the row's D elements):
-
-    dx_i = rstd_i * (g_i - mean(g_i) - xhat_i * mean(g_i * xhat_i))
-    dw = sum over rows of dy * xhat,    db = sum over rows of dy
-
-Forward keeps only xhat and rstd for backward. Composed twin: ``composed.layer_norm``.
+One fused Function (the math in its docstring) that keeps only xhat and 1/std for backward.
+Composed twin: ``composed.layer_norm``.
 """
 
 from __future__ import annotations
@@ -26,7 +17,18 @@ from numpy2gpt.nn.functional._util import check_floating
 
 
 class LayerNorm(Function):
-    """Layer normalization over the last ``ndim`` axes; inputs x and optionally weight, bias (in that order)."""
+    """Layer normalization over the last ``ndim`` axes; inputs x and optionally weight w, bias b (in that order).
+
+    With x flattened to rows x_i of D = prod(normalized_shape) elements:
+
+        mu_i = mean(x_i),  var_i = mean((x_i - mu_i)^2)  (biased),  rstd_i = 1 / sqrt(var_i + eps)
+        xhat_i = (x_i - mu_i) * rstd_i,    y_i = xhat_i * w + b
+
+    Backward, with g = dy * w (per row, mean over the row's D elements):
+
+        dx_i = rstd_i * (g_i - mean(g_i) - xhat_i * mean(g_i * xhat_i))
+        dw = sum over rows of dy * xhat,    db = sum over rows of dy
+    """
 
     differentiable_backward = False
 
