@@ -72,7 +72,8 @@ def test_fine_tune_pretrained_weights_and_resume(gpt2_dir, tmp_path, capsys):
     assert ckpt["model_args"]["block_size"] == 16  # cropped from 32
     assert ckpt["model_args"]["gelu_approximate"] == "tanh" and ckpt["model_args"]["vocab_size"] == 50257
     assert ckpt["config"]["n_layer"] == 1 and ckpt["config"]["n_embd"] == 16  # the config describes the model
-    assert cli.main(["train", "--resume", "--out-dir", str(run), "--max-iters", "4"]) == 0, capsys.readouterr().err
+    resume = ["train", "--resume", "--out-dir", str(run), "--max-iters", "4", "--always-save-checkpoint"]  # the last
+    assert cli.main(resume) == 0, capsys.readouterr().err
     assert load_checkpoint(run)["iter_num"] == 4
     capsys.readouterr()
     # the fine-tuned checkpoint samples like any other: GPT-2's tokenizer and architecture (tanh GELU) come with it

@@ -104,6 +104,8 @@ def test_short_texts(run_dir):
     with pytest.raises(FileNotFoundError, match=r"eval text file .* does not exist"):
         evaluate(folder, data_file=folder / "missing.txt")
     with pytest.raises(ValueError, match="exactly one of"):
+        evaluate(folder, text="the cat", data_file=folder / "missing.txt")
+    with pytest.raises(ValueError, match="does not say what data it was trained on"):
         evaluate(folder)
 
 

@@ -7,9 +7,14 @@
     numpy2gpt train --resume --max-iters 4000        continue out/ckpt.n2g to 4000 iterations
     numpy2gpt sample --prompt "def " --num-samples 3
     numpy2gpt sample --init-from gpt2 --weights ./gpt2 --prompt "Hello, I'm a language model,"
+    numpy2gpt eval --data-file test.txt              loss and perplexity of out/ckpt.n2g over a whole text
+    numpy2gpt export out hf-model                    Hugging Face's GPT-2 layout (transformers loads it)
 
 Every field of ``TrainConfig`` is a ``train`` flag, spelled with dashes (``max_iters`` -> ``--max-iters``;
-booleans also have a ``--no-`` form). A ``--config`` TOML file holds the same fields (dashes or underscores).
+booleans also have a ``--no-`` form). A ``--config`` file holds the same fields (dashes or underscores): TOML, or
+a nanoGPT ``config/*.py`` of ``name = value`` lines (parsed, never run). nanoGPT's spellings work too
+(``--max_iters=100``, ``--bias=False``, ``numpy2gpt train config/x.py``); settings that do not apply here
+(``--device=cpu``, ``--compile=False``, ...) are ignored with a line saying why (see config_file.py).
 When resuming, the run's saved configuration is the starting point, then the file, then the flags.
 """
 
@@ -22,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from numpy2gpt.gpt import config_file
 from numpy2gpt.gpt.train import TrainConfig
 
 FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -43,13 +49,15 @@ SECTIONS = (
 )
 METAVARS = {int: "N", float: "X", str: "TEXT"}
 FIELD_METAVARS = {"out_dir": "DIR", "data_dir": "DIR", "weights": "DIR", "data_file": "FILE", "dataset": "NAME",
-                  "init_from": "NAME", "tokenizer": "{char,gpt2}"}  # fmt: skip
+                  "init_from": "NAME", "tokenizer": "{char,gpt2,bpe}"}  # fmt: skip
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--kebab-case`` flag per TrainConfig field. Defaults are SUPPRESSed so that only the flags a user typed
     appear in the namespace and override the config file (or, when resuming, the saved configuration)."""
-    parser.add_argument("--config", metavar="FILE.toml", help="read TrainConfig fields from a TOML file first")
+    parser.add_argument(
+        "--config", metavar="FILE", help="read the settings from a TOML file or a nanoGPT config .py file first"
+    )
     parser.add_argument(
         "--resume", action="store_const", const="resume", dest="init_from", default=argparse.SUPPRESS,
         help="continue the run in --out-dir (same as --init-from resume)",
@@ -76,40 +84,33 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    """TrainConfig fields from a TOML file (top level or a [train] table), checked and converted."""
+    """TrainConfig fields from a TOML file (top level or a [train] table) or a nanoGPT-style ``config/*.py`` (plain
+    ``name = value`` lines, parsed and never run), checked and converted (see config_file.py)."""
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    path = Path(path)
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise SystemExit(f"numpy2gpt: config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SystemExit(f"numpy2gpt: config file {path} is not valid TOML: {e}") from None
-    if isinstance(raw.get("train"), dict):
-        raw = raw["train"]
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    out: dict[str, Any] = {}
-    unknown = []
-    for key, value in raw.items():
-        name = key.replace("-", "_")
-        if name not in fields:
-            unknown.append(key)
-            continue
-        kind = _field_type(fields[name])
-        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            raise SystemExit(f"numpy2gpt: {path}: {key} must be of type {kind.__name__}, got {value!r}")
-        out[name] = value
-    if unknown:
-        raise SystemExit(f"numpy2gpt: {path}: unknown setting(s) {', '.join(sorted(unknown))}")
-    return out
+        return config_file.read_config_file(path, dataclasses.fields(TrainConfig), say=_note)
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"numpy2gpt: {e}") from None
+
+
+def nanogpt_argv(argv: Sequence[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``argv`` with nanoGPT's spellings made this parser's (see ``config_file.normalize_argv``), and nanoGPT's
+    ``train.py config/x.py`` (a config file as the first word) made ``train --config config/x.py``."""
+    known, switches = set(), set()
+    for action in parser._actions:  # argparse lists its options only in this attribute
+        for sub in action.choices.values() if isinstance(action.choices, dict) else ():
+            for option in sub._actions:
+                known.update(s for s in option.option_strings if s.startswith("--"))
+                if isinstance(option, argparse.BooleanOptionalAction):
+                    switches.add(option.option_strings[0])
+    argv = list(argv)
+    if argv[:1] == ["train"] and len(argv) > 1 and argv[1].endswith(".py") and not argv[1].startswith("-"):
+        argv[1:2] = ["--config", argv[1]]
+    return config_file.normalize_argv(argv, known, switches, say=_note)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a local UTF-8 text file instead of a built-in corpus",
     )
-    p.add_argument("--tokenizer", default="char", choices=["char", "gpt2"], help="default: char")
+    p.add_argument("--tokenizer", default="char", choices=["char", "gpt2", "bpe"], help="default: char")
+    p.add_argument("--vocab-size", type=int, default=4096, help="with --tokenizer bpe: vocabulary to train (4096)")
+    p.add_argument("--tokenizer-file", default=None, help="with --tokenizer bpe: use this tokenizer.json instead")
     p.add_argument("--block-size", type=int, default=None, help="check that each split holds one window of this")
     p.add_argument(
         "--out",
@@ -147,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate text from a checkpoint or from pretrained GPT-2")
     s.add_argument("--out-dir", default="out", help="run folder whose checkpoint to load (default: out)")
     s.add_argument("--checkpoint", default=None, help="a checkpoint file (overrides --out-dir)")
-    s.add_argument("--prompt", default=None, help="text to continue (default: a newline / end-of-text)")
+    s.add_argument("--prompt", "--start", default=None, help="text to continue (default: a newline / end-of-text)")
     s.add_argument("--prompt-file", default=None, help="read the prompt from this file")
     s.add_argument("--num-samples", type=int, default=1, help="default: 1")
     s.add_argument("--max-new-tokens", type=int, default=500, help="default: 500")
@@ -157,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1337, help="default: 1337")
     s.add_argument("--init-from", default="resume", help="'resume' (a checkpoint) or gpt2, gpt2-medium, ...")
     s.add_argument("--weights", default=None, help="with --init-from gpt2*: local folder of the GPT-2 weights")
+
+    e = sub.add_parser("eval", help="loss and perplexity of a checkpoint (or GPT-2) over a text, every token once")
+    e.add_argument("--out-dir", default="out", help="run folder whose checkpoint to score (default: out)")
+    e.add_argument("--checkpoint", default=None, help="a checkpoint file (overrides --out-dir)")
+    e.add_argument("--init-from", default="resume", help="'resume' (a checkpoint) or gpt2, gpt2-medium, ...")
+    e.add_argument("--weights", default=None, help="with --init-from gpt2*: local folder of the GPT-2 weights")
+    e.add_argument("--data-file", "--data", dest="data_file", default=None, help="a UTF-8 text file to score")
+    e.add_argument("--data-dir", default=None, help="a folder made by `prepare` (default: the run's own data)")
+    e.add_argument("--split", default="val", choices=["train", "val"], help="with --data-dir: the split (val)")
+    e.add_argument("--stride", type=int, default=None, help="windows start every N tokens (default: block_size/2)")
+    e.add_argument("--batch-size", type=int, default=None, help="windows per forward pass (default: automatic)")
+
+    x = sub.add_parser("export", help="write a checkpoint in Hugging Face's GPT-2 layout (transformers loads it)")
+    x.add_argument("checkpoint", metavar="CKPT", help="a checkpoint file or a run folder (e.g. out)")
+    x.add_argument("folder", metavar="DIR", help="the folder to write config.json, model.safetensors, tokenizer to")
     return parser
 
 
@@ -179,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``numpy2gpt`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code: 0 on success, 1 for an
     error that names a bad input (printed on stderr, no traceback), 130 when interrupted; argparse exits with 2
     for an unknown flag or a malformed value."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(nanogpt_argv(sys.argv[1:] if argv is None else argv, parser))
     from numpy2gpt.gpt.checkpoint import CheckpointError
     from numpy2gpt.gpt.train import TrainingDiverged
 
@@ -187,7 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "prepare":
             from numpy2gpt.gpt import data
 
-            cfg = TrainConfig(dataset=args.dataset, data_file=args.data_file or "", tokenizer=args.tokenizer)
+            cfg = TrainConfig(dataset=args.dataset, data_file=args.data_file or "", tokenizer=args.tokenizer,
+                              vocab_size=args.vocab_size)  # fmt: skip
             out = args.out or cfg.resolved_data_dir()
             data.prepare(
                 dataset=args.dataset,
@@ -195,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 out_dir=out,
                 tokenizer=args.tokenizer,
                 block_size=args.block_size,
+                vocab_size=args.vocab_size,
+                tokenizer_file=args.tokenizer_file,
             )
             meta = data.load_meta(out)
             print(
@@ -205,6 +227,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             from numpy2gpt.gpt.train import train
 
             train(train_config_from_args(args))
+        elif args.command == "eval":
+            from numpy2gpt.gpt.evaluate import evaluate
+
+            evaluate(args.checkpoint or args.out_dir, data_file=args.data_file, data_dir=args.data_dir,
+                     split=args.split, init_from=args.init_from, weights=args.weights, stride=args.stride,
+                     batch_size=args.batch_size)  # fmt: skip
+        elif args.command == "export":
+            from numpy2gpt.gpt.export import export
+
+            export(args.checkpoint, args.folder)
         elif args.command == "sample":
             from numpy2gpt.gpt.sample import read_prompt, sample
 

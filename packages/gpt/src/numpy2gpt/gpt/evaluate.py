@@ -130,6 +130,25 @@ def evaluate_tokens(
     return EvalResult(loss, math.exp(min(loss, 700.0)), done, len(windows), block_size, stride)
 
 
+def run_data_dir(checkpoint: str | os.PathLike[str]) -> Path:
+    """The prepared data a checkpoint was trained on: its ``data_dir``, else the folder ``train`` prepared inside
+    the run folder (the checkpoint's own folder, so a moved run folder still finds it)."""
+    from numpy2gpt.gpt.checkpoint import load_checkpoint
+    from numpy2gpt.gpt.data import default_out_dir
+
+    ckpt = load_checkpoint(checkpoint)
+    config = ckpt.get("config") or {}
+    if config.get("data_dir"):
+        return Path(config["data_dir"])
+    if "dataset" not in config:
+        raise ValueError(
+            f"checkpoint {ckpt['path']} does not say what data it was trained on: give a data file or folder"
+        )
+    tag = f"bpe{config.get('vocab_size')}" if config.get("tokenizer") == "bpe" else config.get("tokenizer", "char")
+    name = default_out_dir(config["dataset"], config.get("data_file") or None, tag).name
+    return Path(ckpt["path"]).parent / "data" / name
+
+
 def _load(checkpoint: str | os.PathLike[str], init_from: str, weights: str | None) -> tuple[GPT, dict[str, Any]]:
     """The model to score and its data metadata (the tokenizer), from a checkpoint or pretrained GPT-2."""
     if init_from == "resume":
@@ -158,12 +177,15 @@ def evaluate(
 ) -> EvalResult:
     """Score a checkpoint (``checkpoint``: a file or an out_dir) or pretrained GPT-2 (``init_from="gpt2"``, from
     ``weights`` or the Hugging Face cache) on ``text``, on a UTF-8 ``data_file``, or on the ``split`` of a folder
-    made by ``prepare`` (which must use the model's tokenizer). Prints one line through ``say`` and returns it."""
+    made by ``prepare`` (which must use the model's tokenizer); with none of these, a checkpoint is scored on the
+    ``split`` of the data it was trained on (:func:`run_data_dir`). Prints one line through ``say`` and returns it."""
     from numpy2gpt.gpt.tokenizer import load_tokenizer
 
     model, meta = _load(checkpoint, init_from, weights)
     sources = [s is not None for s in (text, data_file, data_dir)]
-    if sum(sources) != 1:
+    if sum(sources) == 0 and init_from == "resume":
+        data_dir = run_data_dir(checkpoint)
+    elif sum(sources) != 1:
         raise ValueError("evaluate needs exactly one of text=, data_file= (a text file) or data_dir= (prepared data)")
     if data_dir is not None:
         from numpy2gpt.gpt import data as gdata
