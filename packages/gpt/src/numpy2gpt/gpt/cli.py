@@ -49,7 +49,8 @@ SECTIONS = (
 )
 METAVARS = {int: "N", float: "X", str: "TEXT"}
 FIELD_METAVARS = {"out_dir": "DIR", "data_dir": "DIR", "weights": "DIR", "data_file": "FILE", "dataset": "NAME",
-                  "init_from": "NAME", "tokenizer": "{char,gpt2,bpe}"}  # fmt: skip
+                  "init_from": "NAME", "tokenizer": "{char,gpt2,bpe}",
+                  "batch_draw": "{rank,global}"}  # fmt: skip
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
