@@ -5,6 +5,7 @@ mpiexec in test_distributed_mpi.py.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,22 @@ def test_under_mpiexec_without_mpi4py_the_error_says_what_to_install(monkeypatch
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # `from mpi4py import MPI` now raises ImportError
     with pytest.raises(dist.MPIUnavailableError, match=r"2 ranks, but mpi4py is not installed.*numpy2gpt-gpt\[mpi\]"):
         dist.init_world({"OMPI_COMM_WORLD_SIZE": "2"})
+
+
+def test_numpy2gpt_train_under_mpiexec_without_mpi4py_is_one_clear_line(tmp_path):
+    code = (
+        "import sys\n"
+        "sys.modules['mpi4py'] = None\n"  # as if it were not installed
+        "from numpy2gpt.gpt.cli import main\n"
+        f"sys.exit(main(['train', '--out-dir', {str(tmp_path)!r}, '--max-iters', '1']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI_", "PMIX_"))}
+    env["OMPI_COMM_WORLD_SIZE"] = "2"  # what mpiexec -n 2 sets
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mpi4py is not installed" in lines[0] and "numpy2gpt-gpt[mpi]" in lines[0], lines
+    assert not (tmp_path / "data").exists()  # stopped before doing anything
 
 
 def test_single_process_collectives_return_their_input():
