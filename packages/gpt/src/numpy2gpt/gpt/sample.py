@@ -2,9 +2,9 @@
 
     checkpoint -> GPTConfig + weights + tokenizer metadata -> encode the prompt -> generate -> decode
 
-With GPT-2 BPE a token can end in the middle of a multi-byte UTF-8 character, so the text is decoded from all the
-tokens so far and only its new, complete part is printed. Generation stops at ``max_new_tokens`` or, for GPT-2's
-tokenizer, at the end-of-text token.
+Each new token is decoded on its own (``StreamDecoder``: constant cost per token, whatever the prompt's length);
+with a byte-level BPE a token can end in the middle of a multi-byte UTF-8 character, which is printed once its last
+byte arrives. Generation stops at ``max_new_tokens`` or, for GPT-2's tokenizer, at the end-of-text token.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from numpy2gpt.gpt.checkpoint import load_checkpoint
 from numpy2gpt.gpt.model import GPT, GPTConfig
-from numpy2gpt.gpt.tokenizer import load_tokenizer
+from numpy2gpt.gpt.tokenizer import StreamDecoder, load_tokenizer
 
 
 def load_model(checkpoint: str | os.PathLike[str]) -> tuple[GPT, dict[str, Any]]:
@@ -99,25 +99,23 @@ def sample_from_model(
     for k in range(num_samples):
         # with a prompt, the sample is the prompt and its continuation; without one, only the continuation
         start = 0 if prompt else len(ids)
-        tokens = list(ids)
-        shown = tokenizer.decode(tokens[start:])
+        pieces = [tokenizer.decode(ids[start:])]  # the prompt (whole characters: it was encoded from text)
+        decoder = StreamDecoder(tokenizer)  # the new tokens, one at a time
         if stream is not None:
-            stream.write(shown)
+            stream.write(pieces[0])
             stream.flush()
         idx = np.asarray([ids], dtype=np.int64)
         for token in stream_tokens(model, idx, max_new_tokens, temperature, top_k, top_p, generator, stop):
             if token == stop:
                 break
-            tokens.append(token)
-            if stream is not None:
-                text = tokenizer.decode(tokens[start:])
-                if not text.endswith("\ufffd"):  # else wait for the rest of a multi-byte UTF-8 character
-                    stream.write(text[len(shown) :])
-                    stream.flush()
-                    shown = text
-        text = tokenizer.decode(tokens[start:])
+            pieces.append(decoder.push(token))  # "" while a multi-byte character is incomplete
+            if stream is not None and pieces[-1]:
+                stream.write(pieces[-1])
+                stream.flush()
+        pieces.append(decoder.flush())
+        text = "".join(pieces)
         if stream is not None:
-            stream.write(text[len(shown) :] + "\n")
+            stream.write(pieces[-1] + "\n")
             if k < num_samples - 1:
                 stream.write("---------------\n")
             stream.flush()
