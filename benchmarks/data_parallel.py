@@ -152,7 +152,11 @@ def torch_worker(name: str, warmup: int, steps: int, port: int) -> dict | None:
         opt.zero_grad(set_to_none=True)
         if i >= warmup:
             step_s.append(time.perf_counter() - t0)
-            losses.append(float(loss.item()))
+            mean = loss.detach().clone()
+            if size > 1:  # the global batch's loss, as numpy2gpt reports it (not timed)
+                torch.distributed.all_reduce(mean)
+                mean /= size
+            losses.append(float(mean.item()))
     if size > 1:
         torch.distributed.destroy_process_group()
     return dict(step_s=step_s, losses=losses) if rank == 0 else None
@@ -217,7 +221,9 @@ def _median(runs: list[dict], key: str = "step_s") -> float | None:
     return statistics.median(xs) if xs else None
 
 
-def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str, int], torch_too: bool) -> str:
+def run(
+    names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str, int], torch_too: bool, command: str
+) -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     load = os.getloadavg()[0]
     contestants = [("numpy", 1, cores), ("numpy", ranks, 1), ("numpy", 1, 1)]  # the last: for the efficiency
@@ -272,7 +278,7 @@ def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str,
             "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(r) + " |" for r in rows),
             "",
-            f"Made by `python benchmarks/data_parallel.py --ranks {ranks} --rounds {rounds}`.",
+            f"Made by `python benchmarks/data_parallel.py{command}`.",
         ]
     )
 
@@ -307,7 +313,8 @@ def main() -> None:
     else:
         names, rounds, warmup = args.only or list(WORKLOADS), args.rounds, args.warmup
     steps = {name: args.steps or (3 if args.quick else {"cpu": 20, "baby": 6}[name]) for name in names}
-    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch) + "\n"
+    command = "".join(f" {a}" for i, a in enumerate(sys.argv[1:]) if "--out" not in (a, sys.argv[i]))
+    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command) + "\n"
     print(report)
     if not args.quick:
         out = Path(args.out)
