@@ -292,7 +292,8 @@ FAULT_IN_TRAIN = """
 @pytest.mark.slow
 def test_a_rank_failing_inside_train_ends_the_job_and_keeps_the_checkpoint(tmp_path, corpus):
     settings = TINY | dict(data_file=str(corpus), out_dir=str(tmp_path / "run"), batch_size=4,
-                           gradient_accumulation_steps=2, eval_interval=1, max_iters=50)  # fmt: skip
+                           gradient_accumulation_steps=2, eval_interval=1, max_iters=50,
+                           always_save_checkpoint=True)  # fmt: skip
     out, seconds = mpirun(2, FAULT_IN_TRAIN.format(settings=settings), tmp_path, timeout=90)
     assert out.returncode != 0
     assert "rank 1 of 2 failed: RuntimeError: the disk went away" in out.stderr, out.stderr[-3000:]
