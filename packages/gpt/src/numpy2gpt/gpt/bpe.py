@@ -102,7 +102,8 @@ class BPETokenizer:
 
     def encode_batch(self, texts: list[str]) -> list[np.ndarray]:
         """Several texts at once (in parallel, in Rust) -> one uint16 array each."""
-        encodings = self._tok.encode_batch(texts, add_special_tokens=False)
+        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)  # fast: no offsets (tokenizers>=0.20)
+        encodings = encode(texts, add_special_tokens=False)
         return [np.asarray(e.ids, dtype=np.uint16) for e in encodings]
 
     def decode(self, ids: Iterable[int] | np.ndarray) -> str:
