@@ -38,6 +38,16 @@ def load_reference():
     return module
 
 
+def as_entry_point() -> None:
+    """What the ``numpy2gpt`` CLI and ``train()`` do at start-up, so that numpy2gpt is timed as it runs there:
+    keep freed memory in the process (``allocator.keep_freed_memory``: no page faults on every step's arrays).
+    Importing numpy2gpt does not do it. In the alternating runs PyTorch shares the process and so the setting;
+    the memory subprocesses give each framework alone."""
+    from numpy2gpt.autograd import allocator
+
+    allocator.keep_freed_memory()
+
+
 def import_torch():
     import torch
 

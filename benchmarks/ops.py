@@ -111,6 +111,7 @@ def runners(case: OpCase, seed: int = 0):
     import numpy2gpt.nn.functional as F  # noqa: N812
     from numpy2gpt.autograd import Tensor, no_grad
 
+    _common.as_entry_point()
     rng = np.random.default_rng(seed)
     floats, others = case.make(rng)
     nx = [Tensor(a, requires_grad=True) for a in floats]

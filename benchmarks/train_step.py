@@ -90,6 +90,8 @@ def matmul_flops(w: dict) -> float:
 def numpy_model(w: dict, weights: dict[str, np.ndarray] | None = None):
     from numpy2gpt.gpt.model import GPT, GPTConfig
 
+    _common.as_entry_point()
+
     model = GPT(GPTConfig(**w["cfg"]))
     if weights is not None:
         for name, p in model.named_parameters():
