@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -16,15 +17,17 @@ from numpy2gpt.gpt.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from numpy2gpt.gpt.model import GPT, GPTConfig
 
 
 def example() -> dict:
     ag.manual_seed(5)
+    model = GPT(GPTConfig(block_size=4, vocab_size=2, n_layer=1, n_head=2, n_embd=8))
     ag.default_generator().random(3)  # a state that is not the freshly seeded one
     return {
-        "model": {"w": np.arange(6, dtype=np.float32).reshape(2, 3)},
+        "model": {**model.state_dict(), "w": np.arange(6, dtype=np.float32).reshape(2, 3)},
         "optimizer": {"state": {0: {"step": 3.0, "exp_avg": np.ones(3, np.float32)}}, "param_groups": [{"lr": 0.1}]},
-        "model_args": {"n_layer": 1, "n_embd": 16, "bias": False},
+        "model_args": dataclasses.asdict(model.config),
         "config": {"max_iters": 10},
         "iter_num": 7,
         "best_val_loss": math.inf,
@@ -85,3 +88,41 @@ def test_model_args_mismatch_names_every_field():
     with pytest.raises(CheckpointError, match=r"n_embd: checkpoint has 128, config asks for 64; vocab_size: "
                                               r"checkpoint has 65, config asks for 80"):  # fmt: skip
         check_model_args(saved, {**saved, "n_embd": 64, "vocab_size": 80}, "x")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            {"block_size": 10**7},
+            r"block_size 10000000.*wpe\.weight \(10000000, 8\), but the array saved is \(4, 8\)",
+        ),
+        ({"vocab_size": 10**8}, r"vocab_size 100000000.*transformer\.wte\.weight"),
+        ({"n_embd": 4096}, r"n_embd 4096"),
+        ({"n_layer": 200}, r"model_args say n_layer 200, but it holds 1 blocks"),
+        ({"n_layer": "many"}, r"model_args lacks a valid"),
+    ],
+)
+def test_edited_model_args_are_refused_before_a_model_is_built(tmp_path, edit, message):
+    """Issue 9 item 11: the sizes in a checkpoint are checked against its arrays before anything is allocated."""
+    ckpt = example()
+    path = save_checkpoint(tmp_path / "ckpt.n2g", {**ckpt, "model_args": {**ckpt["model_args"], **edit}})
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_with_nan_weights_is_refused(tmp_path):
+    ckpt = example()
+    ckpt["model"]["transformer.h.0.mlp.c_fc.weight"][0, 0] = np.nan
+    path = save_checkpoint(tmp_path / "ckpt.n2g", ckpt)
+    with pytest.raises(CheckpointError, match=r"weight transformer\.h\.0\.mlp\.c_fc\.weight is not finite"):
+        load_checkpoint(path)
+
+
+def test_one_error_type_and_distinct_format_names():
+    """Issue 10 item 2: gpt's CheckpointError is nn's; the training-run tag is not the file layout's name."""
+    from numpy2gpt.gpt import checkpoint
+    from numpy2gpt.nn import serialization
+
+    assert checkpoint.CheckpointError is serialization.CheckpointError
+    assert checkpoint.RUN_FORMAT != serialization.FORMAT

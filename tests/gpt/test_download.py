@@ -3,6 +3,7 @@
 import hashlib
 import http.server
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -23,6 +24,8 @@ class Server:
         self.files: dict[str, bytes] = {}
         self.announced: dict[str, int] = {}  # a Content-Length other than the body's (a connection cut short)
         self.requests: dict[str, int] = {}
+        self.unannounced: set[str] = set()  # paths served with no Content-Length (the body ends when the server closes)
+        self.trickle: set[str] = set()  # paths whose body comes one byte every 20 ms
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -33,9 +36,16 @@ class Server:
                     self.send_error(404)
                     return
                 self.send_response(200)
-                self.send_header("Content-Length", str(server.announced.get(self.path, len(body))))
+                if self.path not in server.unannounced:
+                    self.send_header("Content-Length", str(server.announced.get(self.path, len(body))))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.path in server.trickle:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                else:
+                    self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
@@ -198,3 +208,34 @@ def test_shakespeare_defaults_to_nanogpt_address():
         "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
     )
     assert corpora.SHAKESPEARE_SHA256 == "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+
+
+def test_download_size_cap(server, tmp_path):
+    """Issue 9 item 13: a server cannot make the downloader write more than ``max_bytes``, announced or not."""
+    server.files["/big"] = GOOD
+    with pytest.raises(DownloadError, match=rf"is {len(GOOD):,} bytes, more than the 1,000 allowed"):
+        download(server.url("/big"), tmp_path / "big.txt", sha(GOOD), max_bytes=1000)
+    server.unannounced.add("/big")
+    with pytest.raises(DownloadError, match="sent more than the 1,000 bytes allowed; nothing was saved"):
+        download(server.url("/big"), tmp_path / "big.txt", sha(GOOD), max_bytes=1000)
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary left behind
+    assert download(server.url("/big"), tmp_path / "big.txt", sha(GOOD), max_bytes=len(GOOD)).read_bytes() == GOOD
+
+
+def test_download_deadline(server, tmp_path):
+    """A server sending a trickle (each read within the socket timeout) is stopped at the overall deadline."""
+    server.files["/slow"] = GOOD
+    server.trickle.add("/slow")
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"took longer than 0.5 s; nothing was saved"):
+        download(server.url("/slow"), tmp_path / "slow.txt", sha(GOOD), timeout=5, deadline=0.5)
+    assert time.monotonic() - start < 4  # the whole body would take 90 s
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_partial_downloads_are_removed(server, tmp_path):
+    server.files["/good.txt"] = GOOD
+    stale = tmp_path / ".good.txt.0123456789ab.tmp"  # left by a download that was killed
+    stale.write_bytes(GOOD[:10])
+    download(server.url("/good.txt"), tmp_path / "good.txt", sha(GOOD))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.txt"]

@@ -24,17 +24,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from numpy2gpt import nn
+from numpy2gpt.nn.serialization import CheckpointError  # one error type for every unusable checkpoint
+
+__all__ = ["CHECKPOINT_NAME", "RUN_FORMAT", "CheckpointError", "check_model_args", "checkpoint_path",
+           "load_checkpoint", "save_checkpoint"]  # fmt: skip
 
 CHECKPOINT_NAME = "ckpt.n2g"
-FORMAT = "numpy2gpt-checkpoint"
+RUN_FORMAT = "numpy2gpt-training-run"  # what the saved tree is (nn.serialization.FORMAT names the file's layout)
+_RUN_FORMATS = (RUN_FORMAT, "numpy2gpt-checkpoint")  # the name checkpoints written before 0.2 carry
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("model", "model_args", "iter_num", "tokenizer")  # enough to sample
 RESUME_KEYS = ("optimizer", "best_val_loss", "rng_state")  # and these to continue training exactly
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used: missing, unreadable, or made for a different model."""
 
 
 def checkpoint_path(out_dir: str | os.PathLike[str]) -> Path:
@@ -44,7 +47,7 @@ def checkpoint_path(out_dir: str | os.PathLike[str]) -> Path:
 
 def save_checkpoint(path: str | os.PathLike[str], checkpoint: Mapping[str, Any]) -> Path:
     """Write ``checkpoint`` (the dict described in this module's docstring) atomically to ``path``."""
-    obj = {"format": FORMAT, "version": FORMAT_VERSION, **checkpoint}
+    obj = {"format": RUN_FORMAT, "version": FORMAT_VERSION, **checkpoint}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     nn.save(obj, path)
@@ -68,7 +71,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         obj = nn.load(path)
     except Exception as e:  # nn.load names what is wrong (truncated, not a numpy2gpt file, ...)
         raise CheckpointError(f"cannot read checkpoint {path}: {e}") from e
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+    if not isinstance(obj, dict) or obj.get("format") not in _RUN_FORMATS:
         raise CheckpointError(f"{path} was written by numpy2gpt.nn.save but is not a training checkpoint")
     missing = [k for k in REQUIRED_KEYS if k not in obj]
     if missing:
@@ -78,8 +81,39 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"checkpoint {path} has format version {obj.get('version')!r}; this numpy2gpt reads version "
             f"{FORMAT_VERSION}"
         )
+    check_arrays(obj, path)
     obj["path"] = str(path)
     return obj
+
+
+def check_arrays(ckpt: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Refuse a checkpoint whose ``model_args`` do not describe its arrays (an edited or damaged file), before any
+    model is sized from them, and one whose weights are not finite (nothing could be sampled or trained from it).
+
+    The arrays that the sizes show in: ``wte`` is (vocab_size, n_embd), ``wpe`` (block_size, n_embd), ``ln_f``
+    (n_embd,), and there are blocks ``h.0`` .. ``h.{n_layer - 1}``."""
+    args, state = ckpt["model_args"], ckpt["model"]
+    if not isinstance(args, Mapping) or not isinstance(state, Mapping):
+        raise CheckpointError(f"checkpoint {path}: model_args and model must be dicts")
+    try:
+        vocab, block, embd, layers = (int(args[k]) for k in ("vocab_size", "block_size", "n_embd", "n_layer"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {path}: model_args lacks a valid {e}") from None
+    expected = {"transformer.wte.weight": (vocab, embd), "transformer.wpe.weight": (block, embd),
+                "transformer.ln_f.weight": (embd,)}  # fmt: skip
+    for name, shape in expected.items():
+        got = getattr(state.get(name), "shape", None)
+        if got != shape:
+            raise CheckpointError(
+                f"checkpoint {path}: its model_args (vocab_size {vocab}, block_size {block}, n_embd {embd}) make "
+                f"{name} {shape}, but the array saved is {got}: the file was edited or damaged"
+            )
+    found = {k.split(".")[2] for k in state if k.startswith("transformer.h.")}
+    if found != {str(i) for i in range(layers)}:
+        raise CheckpointError(f"checkpoint {path}: model_args say n_layer {layers}, but it holds {len(found)} blocks")
+    for name, value in state.items():
+        if not np.all(np.isfinite(value)):
+            raise CheckpointError(f"checkpoint {path}: weight {name} is not finite (nan or inf); it cannot be used")
 
 
 def check_model_args(saved: Mapping[str, Any], wanted: Mapping[str, Any], path: str | os.PathLike[str]) -> None:

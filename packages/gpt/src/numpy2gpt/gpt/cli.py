@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from numpy2gpt.autograd import allocator
 from numpy2gpt.gpt import config_file
 from numpy2gpt.gpt.train import TrainConfig
 
@@ -189,9 +191,23 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
 
         out_dir = settings.get("out_dir", TrainConfig.out_dir)
         saved = load_checkpoint(checkpoint_path(out_dir)).get("config") or {}
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        settings = {**{k: v for k, v in saved.items() if k in names}, **settings}
+        settings = {**resume_settings(saved, out_dir), **settings}
     return TrainConfig(**settings)
+
+
+def resume_settings(saved: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:
+    """The saved TrainConfig fields a resumed run starts from, re-rooted at the folder it resumes from: the run
+    continues in ``out_dir`` (a copied run folder never writes into the original), and a ``data_dir`` or
+    ``data_file`` that lay inside the saved run's folder is taken from the same place inside ``out_dir``."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    settings = {k: v for k, v in saved.items() if k in names}
+    old_root = os.path.abspath(os.path.expanduser(str(settings.pop("out_dir", "") or ".")))
+    for key in ("data_dir", "data_file"):
+        if settings.get(key):
+            path = os.path.abspath(os.path.expanduser(str(settings[key])))
+            if os.path.commonpath([path, old_root]) == old_root:
+                settings[key] = str(Path(out_dir) / os.path.relpath(path, old_root))
+    return settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,9 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for an unknown flag or a malformed value."""
     parser = build_parser()
     args = parser.parse_args(nanogpt_argv(sys.argv[1:] if argv is None else argv, parser))
-    from numpy2gpt.gpt.checkpoint import CheckpointError
+    from numpy2gpt.gpt.checkpoint import CheckpointError, checkpoint_path
     from numpy2gpt.gpt.train import TrainingDiverged
 
+    out_dir = getattr(args, "out_dir", TrainConfig.out_dir)  # where `train` keeps its checkpoint
     try:
         if args.command == "prepare":
             from numpy2gpt.gpt import data
@@ -227,7 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "train":
             from numpy2gpt.gpt.train import train
 
-            train(train_config_from_args(args))
+            allocator.keep_freed_memory()  # the process is a training run: reuse freed memory (see allocator.py)
+            config = train_config_from_args(args)
+            out_dir = config.out_dir
+            train(config)
         elif args.command == "eval":
             from numpy2gpt.gpt.evaluate import evaluate
 
@@ -257,10 +277,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # errors that name a bad input: a missing or unreadable file (OSError: a folder given as a file too),
         # GPT-2 weights that do not match (KeyError), safetensors not installed (ImportError), ...
         message = e.args[0] if isinstance(e, KeyError) and e.args else e  # str(KeyError) adds quotes
-        print(f"numpy2gpt {args.command}: error: {message}", file=sys.stderr)
+        print(f"numpy2gpt {args.command}: error: {' '.join(str(message).split())}", file=sys.stderr)  # one line
+        return 1
+    except MemoryError:
+        print(
+            f"numpy2gpt {args.command}: error: out of memory; use a smaller model or batch (--n-embd, --n-layer, "
+            "--block-size, --batch-size, --num-samples)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
-        hint = " (the last checkpoint is kept; continue with --resume)" if args.command == "train" else ""
+        hint = ""
+        if args.command == "train":
+            kept = checkpoint_path(out_dir).is_file()
+            hint = " (the last checkpoint is kept; continue with --resume)" if kept else " (no checkpoint was saved)"
         print(f"\nnumpy2gpt {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     return 0

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from dataclasses import dataclass
@@ -31,11 +32,13 @@ __all__ = [
     "python_docs_text",
     "read_text_file",
     "shakespeare_text",
+    "text_sha256",
 ]
 
 SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 SHAKESPEARE_URL_ENV = "NUMPY2GPT_SHAKESPEARE_URL"
+SHAKESPEARE_MAX_BYTES = 4 << 20  # the file is 1.1 MB: a server sending more is refused at once
 
 CORPORA = ("python_docs", "shakespeare_char")
 _ALIASES = {"shakespeare": "shakespeare_char"}
@@ -79,6 +82,16 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
         ) from e
 
 
+def text_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a text file's contents as ``read_text_file`` returns them, UTF-8 encoded (the ``corpus_sha256``
+    that ``prepare`` records), read in chunks so a large file needs little memory."""
+    h = hashlib.sha256()
+    with open(Path(path).expanduser(), encoding="utf-8") as f:
+        for chunk in iter(lambda: f.read(1 << 20), ""):
+            h.update(chunk.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
 def _shakespeare_url(url: str | None) -> str:
     """Where tiny Shakespeare comes from: ``url``, else ``$NUMPY2GPT_SHAKESPEARE_URL``, else the canonical address."""
     return url or os.environ.get(SHAKESPEARE_URL_ENV) or SHAKESPEARE_URL
@@ -90,8 +103,9 @@ def shakespeare_text(
     """Tiny Shakespeare, downloaded once (from ``url``, ``$NUMPY2GPT_SHAKESPEARE_URL`` or the canonical address),
     verified against :data:`SHAKESPEARE_SHA256` and cached."""
     path = cached_download(
-        _shakespeare_url(url), SHAKESPEARE_SHA256, cache_dir=cache_dir, filename="tinyshakespeare.txt", timeout=timeout
-    )
+        _shakespeare_url(url), SHAKESPEARE_SHA256, cache_dir=cache_dir, filename="tinyshakespeare.txt",
+        timeout=timeout, max_bytes=SHAKESPEARE_MAX_BYTES,
+    )  # fmt: skip
     return read_text_file(path)
 
 

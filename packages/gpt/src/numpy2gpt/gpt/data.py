@@ -29,8 +29,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from numpy2gpt.gpt.corpora import Corpus, canonical_name, load_corpus
+from numpy2gpt.gpt.corpora import Corpus, canonical_name, load_corpus, text_sha256
 from numpy2gpt.gpt.tokenizer import MAX_UINT16_VOCAB, CharTokenizer, Tokenizer, tokenizer_from_name
+from numpy2gpt.nn.serialization import remove_stale_temporaries
 
 __all__ = [
     "FORMAT",
@@ -351,11 +352,32 @@ def load_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
             f"{str(path)!r} has data format version {meta.get('version')!r}; this numpy2gpt reads version "
             f"{FORMAT_VERSION}; run `numpy2gpt prepare` again"
         )
+    check_meta(meta, path)
     if isinstance(meta.get("tokenizer"), dict) and meta["tokenizer"].get("kind") == "bpe":
         from numpy2gpt.gpt.bpe import inline_tokenizer_file
 
         meta["tokenizer"] = inline_tokenizer_file(meta["tokenizer"], d)  # checkpoints carry the vocabulary
     return meta
+
+
+def check_meta(meta: dict[str, Any], path: Path) -> None:
+    """Refuse a ``meta.json`` whose settings do not fit together (an edited or damaged file) before anything is
+    sized from them: the tokenizer description, ``vocab_size`` (it must fit the uint16 token files and be the
+    tokenizer's own size) and the token counts."""
+    tok, vocab = meta.get("tokenizer"), meta.get("vocab_size")
+    again = "the file was edited or damaged; run `numpy2gpt prepare` again"
+    if not isinstance(tok, dict) or not isinstance(tok.get("kind"), str):
+        raise ValueError(f"{str(path)!r} has no valid 'tokenizer' entry: {again}")
+    if isinstance(vocab, bool) or not isinstance(vocab, int) or not 1 <= vocab <= MAX_UINT16_VOCAB:
+        raise ValueError(f"{str(path)!r} has vocab_size {vocab!r}, not an integer in [1, {MAX_UINT16_VOCAB}]: {again}")
+    own = {"char": len(tok.get("chars") or ""), "gpt2": 50257}.get(tok["kind"])  # (GPT2Tokenizer.vocab_size)
+    if own is not None and own != vocab:
+        raise ValueError(
+            f"{str(path)!r} has vocab_size {vocab}, but its {tok['kind']} tokenizer has {own} tokens: {again}"
+        )
+    for key in ("train_tokens", "val_tokens"):
+        if isinstance(meta.get(key), bool) or not isinstance(meta.get(key), int) or meta[key] < 0:
+            raise ValueError(f"{str(path)!r} has {key} {meta.get(key)!r}, not a token count: {again}")
 
 
 def load_split(data_dir: str | os.PathLike[str], split: Literal["train", "val"] = "train") -> np.memmap:
@@ -380,7 +402,8 @@ def load_split(data_dir: str | os.PathLike[str], split: Literal["train", "val"] 
 
 def load_splits(data_dir: str | os.PathLike[str], block_size: int) -> dict[str, np.memmap]:
     """Both splits of a prepared folder, ``{"train": ..., "val": ...}``, each checked to hold at least one window
-    of ``block_size + 1`` tokens."""
+    of ``block_size + 1`` tokens, all of them ids of the vocabulary in ``meta.json``."""
+    vocab_size = load_meta(data_dir)["vocab_size"]
     splits = {split: load_split(data_dir, split) for split in SPLITS}
     for split, tokens in splits.items():
         if len(tokens) <= block_size:
@@ -388,12 +411,18 @@ def load_splits(data_dir: str | os.PathLike[str], block_size: int) -> dict[str, 
                 f"the {split} split of {data_dir} has {len(tokens)} tokens, fewer than block_size+1 = "
                 f"{block_size + 1}: use a longer text or a smaller --block-size"
             )
+        if int(tokens.max()) >= vocab_size:
+            raise ValueError(
+                f"{Path(data_dir) / f'{split}.bin'} holds token id {int(tokens.max())}, outside the vocabulary of "
+                f"{vocab_size} tokens in meta.json: it is not the file that was prepared; run `numpy2gpt prepare` again"
+            )
     return splits
 
 
 def is_prepared(data_dir: Path, dataset: str, data_file: str | None, tokenizer: str) -> bool:
     """Whether ``data_dir`` already holds ``data_file`` (else the built-in ``dataset``) tokenized with
-    ``tokenizer``; for a file: the same path, not modified since it was prepared."""
+    ``tokenizer``; for a file: the same path and the same text (its SHA-256, so a file replaced with its old
+    timestamp, ``cp -p``, is prepared again)."""
     try:
         meta = load_meta(data_dir)
     except (OSError, ValueError):
@@ -402,11 +431,12 @@ def is_prepared(data_dir: Path, dataset: str, data_file: str | None, tokenizer: 
         return False
     if data_file:
         path = Path(data_file)
-        return (
-            meta.get("data_file") == str(path.expanduser().resolve())  # the file it was prepared from
-            and path.is_file()
-            and path.stat().st_mtime_ns <= (data_dir / "meta.json").stat().st_mtime_ns
-        )
+        if meta.get("data_file") != str(path.expanduser().resolve()) or not path.is_file():
+            return False  # another file, or none
+        try:
+            return text_sha256(path) == meta.get("corpus_sha256")
+        except (OSError, UnicodeDecodeError):
+            return False  # prepare says what is wrong with the file
     return meta.get("dataset") == canonical_name(dataset)
 
 
@@ -429,6 +459,7 @@ def ensure_data(
     if given:
         load_meta(data_dir)  # FileNotFoundError: "... it was never prepared; run numpy2gpt prepare"
         return Path(data_dir)
+    remove_stale_temporaries(data_dir)  # what a killed prepare left behind
     if not is_prepared(data_dir, dataset, data_file, tokenizer):
         log(f"preparing {data_file or dataset} with the {tokenizer} tokenizer in {data_dir}")
         prepare(dataset=dataset, data_file=data_file or None, out_dir=data_dir, tokenizer=tokenizer,

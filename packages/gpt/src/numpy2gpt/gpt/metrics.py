@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from numpy2gpt.nn.serialization import atomic_write
+
 METRICS_NAME = "metrics.jsonl"
 PLOT_NAME = "loss.png"
 
@@ -27,10 +29,21 @@ def write_metrics(path: Path, record: dict[str, Any]) -> None:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics file, oldest first ([] if there is none yet)."""
+    """The records of a metrics file, oldest first ([] if there is none yet).
+
+    A line that is not a whole record is skipped: an append cut short (a full disk, a killed process) leaves a
+    torn last line, and a log must never stop a run from resuming."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("iter"), int):
+            records.append(record)
+    return records
 
 
 def keep_until(path: Path, iter_num: int) -> list[dict[str, Any]]:
@@ -67,7 +80,6 @@ def plot_losses(metrics_file: Path, png: Path) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = png.with_name(png.name + ".tmp")
-    fig.savefig(tmp, format="png")
-    tmp.replace(png)
+    with atomic_write(png) as f:
+        fig.savefig(f, format="png")
     return png

@@ -193,8 +193,11 @@ class GPT(nn.Module):
                 network); defaults to True unless ``HF_HUB_OFFLINE`` is set.
         """
         config_file, weights_file = pretrained.resolve(source, allow_download=allow_download)
-        model = cls(GPTConfig(**pretrained.config_from_hf(pretrained.read_config(config_file)), dropout=dropout))
-        pretrained.load_hf_state_dict(model, pretrained.read_weights(weights_file))
+        args = pretrained.config_from_hf(pretrained.read_config(config_file))
+        weights = pretrained.read_weights(weights_file)
+        pretrained.check_sizes(args, weights, config_file)  # before the model is sized from config.json
+        model = cls(GPTConfig(**args, dropout=dropout))
+        pretrained.load_hf_state_dict(model, weights)
         if block_size is not None and block_size < model.config.block_size:
             model.crop_block_size(block_size)
         return model
@@ -477,6 +480,8 @@ def sample_from_logits(
     """
     _check_sampling(temperature, top_k, top_p)
     logits = np.asarray(logits)
+    if not np.isfinite(logits).all():
+        raise ValueError("the model produced logits that are not finite (nan or inf): its weights are broken")
     if temperature == 0.0:
         return logits.argmax(axis=-1).astype(np.int64)
     rng = generator if generator is not None else default_generator()

@@ -79,6 +79,17 @@ def config_from_hf(hf: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def check_sizes(args: dict[str, Any], hf_state: dict[str, np.ndarray], config_file: Path) -> None:
+    """Refuse a ``config.json`` whose sizes do not match the weights (``wte`` is (vocab_size, n_embd), ``wpe``
+    (n_positions, n_embd)) before a model is built from it: an edited config could ask for any amount of memory."""
+    for name, shape in {"wte.weight": (args["vocab_size"], args["n_embd"]),
+                        "wpe.weight": (args["block_size"], args["n_embd"])}.items():  # fmt: skip
+        array = hf_state.get(name, hf_state.get(f"transformer.{name}"))
+        if array is None or array.shape != shape:
+            got = None if array is None else array.shape
+            raise ValueError(f"{config_file} gives {name} the shape {shape}, but the weights hold {got}")
+
+
 def read_weights(path: Path) -> dict[str, np.ndarray]:
     """Every tensor in a ``.safetensors`` file (NumPy API of the ``safetensors`` package) or, when torch is
     installed, a ``pytorch_model.bin``."""

@@ -84,6 +84,11 @@ def sample_from_model(
     if stream == "stdout":
         stream = sys.stdout  # looked up now, not when this module was imported
     tokenizer = load_tokenizer(meta)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise ValueError(
+            f"the model's vocabulary ({model.config.vocab_size} tokens) is smaller than its tokenizer's "
+            f"({tokenizer.vocab_size}): the weights' config.json does not fit this tokenizer"
+        )
     ids = default_prompt(tokenizer) if not prompt else list(tokenizer.encode(prompt))
     if not ids:
         raise ValueError("the prompt encodes to no tokens")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -47,9 +48,11 @@ from numpy2gpt.gpt.metrics import METRICS_NAME, PLOT_NAME, keep_until, plot_loss
 from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.nn import optim
 from numpy2gpt.nn.optim.lr_scheduler import cosine_warmup_lr
+from numpy2gpt.nn.serialization import remove_stale_temporaries
 from numpy2gpt.nn.utils import clip_grad_norm_
 
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
+EXPLODED = 1000.0  # a checkpoint's weights stay within this factor of the largest weight at the start of the run
 
 
 def _opt(default: Any, help: str) -> Any:  # noqa: A002 - argparse's word
@@ -127,6 +130,8 @@ class TrainConfig:
                 f"lr_decay_iters ({self.lr_decay_iters}) must be >= warmup_iters ({self.warmup_iters}): the cosine "
                 "decay starts after the warmup"
             )
+        if not self.grad_clip >= 0.0:  # (nan too)
+            raise ValueError(f"grad_clip must be >= 0 (0 disables clipping, as in nanoGPT), got {self.grad_clip}")
         if self.batch_draw not in distributed.BATCH_DRAWS:
             raise ValueError(f"batch_draw must be 'rank' or 'global', got {self.batch_draw!r}")
         if self.rank_threads < 0:
@@ -206,6 +211,7 @@ class Run:
     meta: dict[str, Any]  # the data's meta.json (the tokenizer), saved with every checkpoint
     out_dir: Path
     peak_flops: float  # this machine's float32 matmul FLOP/s (the best measurement so far)
+    weight_limit: float = math.inf  # the largest |w| a checkpoint may hold (``weight_limit``)
     iter_num: int = 0
     start_iter: int = 0  # where this process started (> 0 when resumed)
     resumed: bool = False
@@ -260,8 +266,10 @@ def train(config: TrainConfig) -> TrainResult:
 
 def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
     """``train`` on this rank of ``world`` (every rank runs it; a single process is a world of one)."""
+    ag.allocator.keep_freed_memory()  # a training run: keep freed memory for the next step (see allocator.py)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out_dir)  # what a killed save left behind
 
     # ---- data
     if world.local_rank > 0:
@@ -295,6 +303,7 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
     note = distributed.seed_rank_stream(world, config.batch_draw, config.seed, checkpoint, run.iter_num)
     if note:
         log(note)
+    run.weight_limit = weight_limit(model)
     log(
         f"{model.num_params(non_embedding=False) / 1e6:.2f}M parameters, vocab {model.config.vocab_size}, "
         f"{run.tokens_per_iter:,} tokens per iteration; float32 matmul peak of this machine: "
@@ -386,8 +395,25 @@ def init_model(config: TrainConfig, vocab_size: int, checkpoint: dict[str, Any] 
                 f"prepared with {vocab_size}: prepare it with --tokenizer gpt2"
             )
     else:
+        check_fits_in_memory(config.model_config(vocab_size))
         model = GPT(config.model_config(vocab_size))
     return model, config
+
+
+def check_fits_in_memory(c: GPTConfig) -> None:
+    """Refuse, before allocating it, a model whose training state alone (weights, gradients and AdamW's two
+    moments: 16 bytes per float32 parameter, ~12 L C^2 + (V + T) C parameters) exceeds this machine's memory."""
+    n = 12 * c.n_layer * c.n_embd**2 + (c.vocab_size + c.block_size) * c.n_embd
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows): let the allocation decide
+        return
+    if 16 * n > memory:
+        raise ValueError(
+            f"a model of n_layer {c.n_layer}, n_embd {c.n_embd}, block_size {c.block_size} and vocabulary "
+            f"{c.vocab_size} has about {n:,} parameters: training it needs over {16 * n / 2**30:,.0f} GiB, more "
+            f"than this machine's {memory / 2**30:,.0f} GiB; use a smaller --n-embd, --n-layer or --block-size"
+        )
 
 
 def restore(run: Run, checkpoint: dict[str, Any]) -> None:
@@ -490,11 +516,26 @@ def evaluate(run: Run, final: bool) -> None:
         run.plot = False  # said once
 
 
+def weight_limit(model: GPT) -> float:
+    """The largest |weight| a checkpoint may hold: ``EXPLODED`` times the largest at the start of the run (at
+    least 1: LayerNorm's gains start at 1). AdamW moves a weight by about the learning rate per step, so a healthy
+    run stays far below it; a run whose learning rate is far too high passes it long before the loss says so."""
+    return EXPLODED * max(1.0, max(float(np.max(np.abs(p.data))) for p in model.parameters()))
+
+
 def save_run(run: Run) -> None:
-    """Write the checkpoint (see checkpoint.py for what it holds); never weights that are not finite."""
+    """Write the checkpoint (see checkpoint.py for what it holds); never weights that are not finite or that
+    exploded (beyond ``run.weight_limit``)."""
     for name, p in run.model.named_parameters():
-        if not np.all(np.isfinite(p.data)):
+        largest = float(np.max(np.abs(p.data)))
+        if not math.isfinite(largest):
             raise TrainingDiverged(f"parameter {name} is not finite at iteration {run.iter_num}; not saving it")
+        if largest > run.weight_limit:
+            raise TrainingDiverged(
+                f"parameter {name} reached |w| = {largest:.3g} at iteration {run.iter_num}, beyond "
+                f"{run.weight_limit:.3g} ({EXPLODED:g} x the largest weight at the start of the run): the weights "
+                "exploded; not saving them"
+            )
     if not run.world.is_main:
         return  # rank 0 writes (every rank holds the same weights)
     save_checkpoint(
@@ -503,7 +544,7 @@ def save_run(run: Run) -> None:
             "model": run.model.state_dict(),
             "optimizer": run.optimizer.state_dict(),
             "model_args": dataclasses.asdict(run.model.config),
-            "config": dataclasses.asdict(run.config),
+            "config": saved_config(run.config),
             "iter_num": run.iter_num,
             "best_val_loss": run.best_val_loss,
             "rng_state": ag.get_rng_state(),
@@ -511,6 +552,16 @@ def save_run(run: Run) -> None:
             **run.streams,  # world_size, batch_draw, each rank's random stream (rank_rng_states)
         },
     )
+
+
+def saved_config(config: TrainConfig) -> dict[str, Any]:
+    """The config as the checkpoint stores it: its folders absolute, so that a resumed copy of the run folder can
+    tell which paths lay inside it (see ``cli.resume_settings``)."""
+    saved = dataclasses.asdict(config)
+    for key in ("out_dir", "data_dir", "data_file"):
+        if saved[key]:
+            saved[key] = str(Path(saved[key]).expanduser().resolve())
+    return saved
 
 
 def get_lr(it: int, config: TrainConfig) -> float:

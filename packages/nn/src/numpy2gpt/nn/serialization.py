@@ -42,15 +42,17 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import struct
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from numpy2gpt.autograd import Tensor
 
-__all__ = ["CheckpointError", "load", "save"]
+__all__ = ["CheckpointError", "atomic_write", "load", "remove_stale_temporaries", "save"]
 
 MAGIC = b"\x89N2G\r\n\x1a\n"
 VERSION = 1
@@ -154,14 +156,29 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
 
     Example: ``nn.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "iter": 500}, "ckpt.n2g")``.
     """
-    path = os.fspath(path)
     arrays: list[np.ndarray] = []
     tree = _encode(obj, arrays, {}, "obj")
+    with atomic_write(path) as f:
+        _write(f, tree, arrays)
+
+
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")  # atomic_write's temporary files: .NAME.<12 hex>.tmp
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Write ``path`` all or nothing: ``with atomic_write(path) as f: f.write(...)``.
+
+    ``f`` is a new file ``.NAME.<12 hex>.tmp`` in the same folder. When the block ends without an error it is
+    flushed, fsynced and renamed over ``path`` (``os.replace`` is atomic), and the rename is made durable; when
+    the block raises, the temporary file is removed and ``path`` is untouched. A process killed mid-write leaves
+    the temporary file behind: ``remove_stale_temporaries`` clears them."""
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
     try:
-        with open(tmp, "xb") as f:
-            _write(f, tree, arrays)
+        with open(tmp, "xb") as f:  # open(): the usual permissions, unlike mkstemp's 0600
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -169,13 +186,25 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    # Make the rename itself durable (POSIX; there is no directory handle to sync on Windows).
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError):  # POSIX; there is no directory handle to sync on Windows
         fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def remove_stale_temporaries(folder: str | os.PathLike[str]) -> list[str]:
+    """Delete the temporary files that interrupted ``atomic_write`` calls left in ``folder``; returns their names.
+    Call it where no other process is writing into ``folder``."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(folder):
+            if _TEMPORARY.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
 
 
 # -- decoding -----------------------------------------------------------------------------------------
