@@ -2,6 +2,7 @@
 
     python benchmarks/ops.py            # the table -> benchmarks/results/ops.md
     python benchmarks/ops.py --quick    # a smoke run, not saved
+    python benchmarks/ops.py --only gelu --only layer_norm --out /tmp/ops.md   # some ops
 
 Shapes are the baby GPT's (B 8, T 256, C 384, 6 heads, V 65) plus the two GPT-2-sized cases where the vocabulary
 matters (cross-entropy and embedding at V 50257). float32, 2 threads each. Each op's backward is driven by a fixed
@@ -152,12 +153,14 @@ def runners(case: OpCase, seed: int = 0):
     return n_fwd, n_fwd_bwd, t_fwd, t_fwd_bwd
 
 
-def run(quick: bool) -> str:
+def run(quick: bool, only: list[str] | None = None) -> str:
     print(f"Machine: {_common.machine_line()}", flush=True)
     header = ["op", "shape", "numpy2gpt fwd ms", "PyTorch fwd ms", "fwd ratio", "numpy2gpt fwd+bwd ms",
               "PyTorch fwd+bwd ms", "fwd+bwd ratio"]  # fmt: skip
     rows = []
     for case in CASES:
+        if only and not any(name in case.name for name in only):
+            continue
         n_fwd, n_fb, t_fwd, t_fb = runners(case)
         rounds = 2 if quick else 8
         tf = _common.alternate({"n": n_fwd, "t": t_fwd}, rounds=rounds, inner=4)
@@ -187,8 +190,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: few rounds, nothing saved")
     parser.add_argument("--out", default=str(_common.RESULTS / "ops.md"))
+    parser.add_argument("--only", action="append", help="only the ops whose name contains this (e.g. gelu)")
     args = parser.parse_args()
-    report = run(args.quick)
+    report = run(args.quick, args.only)
     print(report)
     if not args.quick:
         from pathlib import Path
