@@ -1,38 +1,9 @@
-"""save and load: checkpoints of nested dicts/lists of arrays and plain values, without pickle.
+"""save and load: checkpoints of nested dicts/lists of arrays and plain values in one checksummed file, and
+``atomic_write``, the one all-or-nothing file write the project uses.
 
-What can be saved: dicts (str or int keys), lists, tuples, ndarrays (bool, int, uint, float, complex),
-Tensors/Parameters (saved as their arrays, loaded back as ndarrays), NumPy scalars, and None, bool, int
-(any size, so a NumPy generator state fits), float (nan and inf too) and str. That covers a model's
-``state_dict()``, an optimizer's, a config dict and ``get_rng_state()``. Loading builds only those types from
-a JSON description and raw bytes; it never runs code from the file (no pickle), so a checkpoint from a
-stranger cannot do anything but fail to load.
-
-The file, all integers little-endian::
-
-    offset  size          field
-    0       8             magic b"\\x89N2G\\r\\n\\x1a\\n"   (a high-bit byte and CR LF / ^Z / LF, like PNG's,
-                                                        so text-mode or 7-bit mangling shows up at once)
-    8       4             format version (uint32, now 1)
-    12      8             header length H (uint64)
-    20      8             payload length P (uint64)
-    28      H             header: UTF-8 JSON {"format": "numpy2gpt-checkpoint", "version": 1,
-                                   "arrays": [{"dtype": "<f4", "shape": [65, 128], "offset": 0}, ...],
-                                   "tree": <the object, arrays replaced by {"array": i}>}
-    ...     zero padding to a multiple of 64
-    D       P             payload: each array's bytes (C order), each starting at a multiple of 64 from D
-    D + P   32            SHA-256 of every byte before it
-
-In the tree every container is a one-key JSON object: {"dict": [[key, value], ...]} (pairs, so int keys
-stay ints), {"list": [...]}, {"tuple": [...]}, {"array": i}, {"scalar": i} (a NumPy scalar, stored as a 0-d
-array), {"float": "nan" | "inf" | "-inf"}; JSON null/true/false/numbers/strings are themselves. An array
-object that appears twice (a tied weight listed under both its names) is stored once and loaded back as one
-array under both names.
-
-``load`` refuses, with a ValueError that says which, a file that is not a numpy2gpt checkpoint (wrong magic),
-a newer format version, a truncated file (shorter than its header announces), trailing bytes, and a
-corrupted one (SHA-256 mismatch). ``save`` is atomic: it writes a temporary file in the same directory,
-flushes and fsyncs it, then ``os.replace``s it over the target, so a crash or an error mid-write leaves the
-previous checkpoint intact.
+One idea: a checkpoint is a JSON description plus raw array bytes, and loading builds only plain types from
+them, never running code from the file (no pickle). What can be saved, the byte layout and what ``load``
+refuses: the nn README ("Checkpoint files").
 """
 
 from __future__ import annotations
