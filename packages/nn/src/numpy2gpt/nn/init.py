@@ -1,21 +1,8 @@
-"""Weight initialisation, in place, named and computed as in ``torch.nn.init``.
+"""Weight initialisation, in place, named and computed as in ``torch.nn.init`` (formulas: each docstring).
 
-Every function fills ``tensor.data`` in place (the array object stays the same, so anything holding it,
-such as an optimizer, sees the new values) and returns the tensor. Random draws come from
-``numpy2gpt.autograd.default_generator()`` unless a ``generator`` is passed, so ``manual_seed(s)`` followed
-by building a model gives the same weights every time. Samples are drawn directly in the parameter's dtype
-(float32 draws for a float32 parameter), so no float64 temporary is rounded into the weights.
-
-The scaled initialisations follow torch's formulas. For a weight of shape (out, in, *kernel):
-
-    fan_in = in * prod(kernel)            fan_out = out * prod(kernel)
-    xavier_uniform_:  U(-a, a),    a = gain * sqrt(6 / (fan_in + fan_out))
-    xavier_normal_:   N(0, std^2), std = gain * sqrt(2 / (fan_in + fan_out))
-    kaiming_uniform_: U(-b, b),    b = gain * sqrt(3 / fan)        (fan = fan_in or fan_out, by mode)
-    kaiming_normal_:  N(0, std^2), std = gain / sqrt(fan)
-
-with ``gain = calculate_gain(nonlinearity, a)``. nn.Linear's default, ``kaiming_uniform_(w, a=sqrt(5))``, is
-gain sqrt(2 / (1 + 5)) = sqrt(1/3), hence U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+One idea: every function fills ``tensor.data`` in place (the array object stays, so an optimizer holding it sees
+the new values) with draws from ``default_generator()`` or a given ``generator``, made directly in the
+parameter's dtype: ``manual_seed(s)`` then building a model gives the same weights every time.
 """
 
 from __future__ import annotations
