@@ -52,6 +52,8 @@ Q, K, V = R.standard_normal((2, 3, 5, 8)), R.standard_normal((2, 3, 7, 8)), R.st
 BOOL = R.random((5, 7)) > 0.3
 BOOL[:, -1] = True
 ADD = R.standard_normal((3, 5, 7))
+ADD_DEAD_ROW = R.standard_normal((5, 7))
+ADD_DEAD_ROW[2] = -np.inf  # query 2 may attend to no key: PyTorch (2.5+) outputs 0 there
 BOTTOM_RIGHT = torch.from_numpy(np.tri(5, 7, k=2, dtype=bool))  # torch's is_causal is top-left when T != S
 
 CASES = {
@@ -112,6 +114,11 @@ CASES = {
     "attention_bool_mask": (
         lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=BOOL),
         lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=torch.from_numpy(BOOL)),
+        [Q, K, V],
+    ),
+    "attention_additive_mask_dead_row": (
+        lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=ADD_DEAD_ROW),
+        lambda q, k, v: TF.scaled_dot_product_attention(q, k, v, attn_mask=torch.from_numpy(ADD_DEAD_ROW).to(q.dtype)),
         [Q, K, V],
     ),
     "attention_additive_mask_scale": (
