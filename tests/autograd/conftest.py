@@ -104,6 +104,8 @@ case("sigmoid-large", lambda rng: [rng.uniform(-40, 40, (6,))], ag.sigmoid, lamb
 case("abs", inputs(away_from_zero(2, 3)), lambda x: x.abs(), lambda x: x.abs())
 case("abs-0d", inputs(away_from_zero()), abs, lambda x: x.abs())
 case("exp-0d", inputs(normal()), ag.exp, lambda x: x.exp())
+case("sin", inputs(normal(2, 3)), lambda x: x.sin(), lambda x: x.sin())
+case("cos", inputs(normal(2, 3)), ag.cos, lambda x: x.cos())
 case("relu", inputs(away_from_zero(2, 3)), lambda x: x.relu(), lambda x: x.relu())
 case("functional_relu", inputs(away_from_zero(4)), ag.relu, lambda x: x.relu())
 for dim in (-1, 0, 1):

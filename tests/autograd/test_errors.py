@@ -30,10 +30,10 @@ def t(*shape):
         (lambda: t(2, 3).broadcast_to(4, 3), r"broadcast_to: cannot broadcast shape \(2, 3\) to \(4, 3\)"),
         (lambda: t(2, 3).expand(-1, 2, 3), r"expand: cannot expand shape \(2, 3\)"),
         (lambda: t(2, 3).sum_to(3, 3), r"sum_to: shape \(2, 3\) cannot be summed down to \(3, 3\)"),
-        (lambda: t(2, 3).squeeze(0), r"squeeze: axis 0 of shape \(2, 3\) has size 2"),
+        (lambda: t(2, 3).squeeze(2), r"squeeze: axis 2 is out of range for a tensor with 2 dimensions"),
         (lambda: t(2, 3).unsqueeze(3), r"unsqueeze: axis 3 is out of range for a tensor with 3 dimensions"),
         (lambda: t(2, 3).transpose(0, 2), r"swapaxes: axis 2 is out of range for a tensor with 2 dimensions"),
-        (lambda: t(2, 3).permute(0, 0), r"transpose: \(0, 0\) is not a permutation of the 2 axes of shape \(2, 3\)"),
+        (lambda: t(2, 3).permute(0, 0), r"permute: \(0, 0\) is not a permutation of the 2 axes of shape \(2, 3\)"),
         (lambda: t(2, 3).sum(2), r"axis 2 is out of range for a tensor with 2 dimensions"),
         (lambda: t(2, 3).mean((0, 0)), r"names the same axis twice"),
         (

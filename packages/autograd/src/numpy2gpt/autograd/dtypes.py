@@ -33,21 +33,38 @@ def is_floating(dtype: Any) -> bool:
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """``data`` as an ndarray: arrays keep their dtype, Python floats become the default dtype."""
-    if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, np.ndarray) or hasattr(data, "__array_namespace__"):
+    """``data`` as a plain ndarray: arrays keep their dtype, Python floats become the default dtype, NumPy
+    scalars become (writable) 0-d arrays, ndarray subclasses (``np.matrix``) plain arrays. Text, ``None``,
+    dicts and other objects that are not numbers raise TypeError."""
+    if type(data) is np.ndarray and dtype is None:
         return data
+    if hasattr(data, "__array_namespace__") and not isinstance(data, (np.ndarray, np.generic)) and dtype is None:
+        return data  # another array library's array (CuPy): kept on its device
     if isinstance(data, np.generic):
-        return np.asarray(data)
-    array = np.asarray(data)
-    if array.dtype == np.float64:  # a Python float or a (nested) list with floats in it
-        array = array.astype(_default_dtype)
+        array = np.array(data, dtype=dtype)  # a fresh, writable 0-d array
+    else:
+        array = np.asarray(data, dtype=dtype)  # np.asarray drops ndarray subclasses
+        if dtype is None and array.dtype == np.float64 and not isinstance(data, np.ndarray):
+            array = array.astype(_default_dtype)  # a Python float or a (nested) list with floats in it
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"cannot make a tensor from {type(data).__name__} (dtype {array.dtype}): tensors hold numbers "
+            "(bool, integer or floating point)"
+        )
     return array
 
 
+def default_float(dtype: np.dtype) -> np.dtype:
+    """``dtype`` if it is floating, else the default float dtype (what ``exp`` of an integer tensor gives)."""
+    return dtype if dtype.kind == "f" else _default_dtype
+
+
 def constant_like(value: Any, dtype: np.dtype) -> np.ndarray:
-    """A constant operand for an op whose tensor operand has ``dtype``: floating tensors never upcast."""
+    """A constant operand for an op whose tensor operand has ``dtype``: floating tensors never upcast, and a
+    floating scalar meeting an integer tensor has the default float dtype (``ids * 0.5`` is float32)."""
     if np.dtype(dtype).kind == "f":
-        return np.asarray(value, dtype=dtype)
-    return as_array(value)
+        return as_array(value, dtype=dtype)
+    array = as_array(value)
+    if array.dtype.kind == "f" and isinstance(value, np.generic):
+        array = array.astype(_default_dtype)  # np.float64(0.5) counts as a Python float
+    return array

@@ -93,8 +93,9 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self) -> Size:
+        """The number of elements; ``size()`` is the shape and ``size(d)`` one dimension, as in PyTorch."""
+        return Size(self.data.shape)
 
     @property
     def dtype(self) -> np.dtype:
@@ -256,7 +257,7 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return _ops.ge(self, other)
 
-    # -- methods named as in PyTorch ----------------------------------------------------------------
+    # -- methods named as in PyTorch: each forwards to the function of the same name, same arguments --------
     def matmul(self, other: Any) -> Tensor:
         return _ops.matmul(self, other)
 
@@ -268,6 +269,12 @@ class Tensor:
 
     def sqrt(self) -> Tensor:
         return _ops.sqrt(self)
+
+    def sin(self) -> Tensor:
+        return _ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return _ops.cos(self)
 
     def tanh(self) -> Tensor:
         return _ops.tanh(self)
@@ -301,55 +308,81 @@ class Tensor:
     def masked_fill(self, mask: Any, value: float) -> Tensor:
         return _ops.masked_fill(self, mask, value)
 
-    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return _ops.sum(self, axis, keepdims)
+    def sum(self, dim: Axis = None, keepdim: bool | None = None, **kw: Any) -> Tensor:
+        """Sum over ``dim`` (or ``axis=``; ``keepdim``/``keepdims``): see ``numpy2gpt.autograd.sum``."""
+        return _ops.sum(self, dim, keepdim, **kw)
 
-    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return _ops.mean(self, axis, keepdims)
+    def mean(self, dim: Axis = None, keepdim: bool | None = None, **kw: Any) -> Tensor:
+        return _ops.mean(self, dim, keepdim, **kw)
 
-    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return _ops.max(self, axis, keepdims)
+    def max(self, dim: Axis = None, keepdim: bool | None = None, **kw: Any) -> Tensor:
+        """Largest values over ``dim`` (values only, as ``amax``)."""
+        return _ops.max(self, dim, keepdim, **kw)
 
-    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        return _ops.min(self, axis, keepdims)
+    def min(self, dim: Axis = None, keepdim: bool | None = None, **kw: Any) -> Tensor:
+        return _ops.min(self, dim, keepdim, **kw)
 
-    def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-        return _ops.var(self, axis, keepdims, correction)
+    amax, amin = max, min  # noqa: A003 - torch's names for the same reductions
 
-    def std(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-        return _ops.std(self, axis, keepdims, correction)
+    def var(self, dim: Axis = None, keepdim: bool | None = None, correction: int | None = None, **kw: Any) -> Tensor:
+        return _ops.var(self, dim, keepdim, correction, **kw)
 
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    def std(self, dim: Axis = None, keepdim: bool | None = None, correction: int | None = None, **kw: Any) -> Tensor:
+        return _ops.std(self, dim, keepdim, correction, **kw)
+
+    def argmax(self, dim: int | None = None, keepdim: bool | None = None, **kw: Any) -> Tensor:
         """Indices of the maxima (an int64 tensor; not differentiable)."""
-        return Tensor._wrap(np.asarray(self.data.argmax(axis=axis, keepdims=keepdims)))
+        return _ops.argmax(self, dim, keepdim, **kw)
 
-    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    def argmin(self, dim: int | None = None, keepdim: bool | None = None, **kw: Any) -> Tensor:
         """Indices of the minima (an int64 tensor; not differentiable)."""
-        return Tensor._wrap(np.asarray(self.data.argmin(axis=axis, keepdims=keepdims)))
+        return _ops.argmin(self, dim, keepdim, **kw)
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return self.data.size
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
+        return self.data.ndim
+
+    def clone(self) -> Tensor:
+        """A recorded copy with memory of its own (``torch.clone``)."""
+        return _ops.clone(self)
+
+    def contiguous(self) -> Tensor:
+        """This tensor if its data is C-contiguous, else a recorded C-ordered copy."""
+        return _ops.contiguous(self)
 
     def reshape(self, *shape: int | Sequence[int]) -> Tensor:
-        return _ops.reshape(self, _shape_args(shape))
+        return _ops.reshape(self, *shape)
 
-    view = reshape
+    def view(self, *shape: int | Sequence[int]) -> Tensor:
+        """The same data with a new shape (``torch.view``): raises where that needs a copy; see ``reshape``."""
+        return _ops.view(self, *shape)
 
-    def flatten(self, start_axis: int = 0, end_axis: int = -1) -> Tensor:
-        return _ops.flatten(self, start_axis, end_axis)
+    def flatten(self, start_dim: int | None = None, end_dim: int | None = None, **kw: Any) -> Tensor:
+        return _ops.flatten(self, start_dim, end_dim, **kw)
 
-    def transpose(self, *axes: int) -> Tensor:
+    def transpose(self, *dims: int | Sequence[int], **kw: Any) -> Tensor:
         """``transpose()`` reverses the axes; ``transpose(a, b)`` swaps two axes, as in PyTorch."""
-        if len(axes) == 2:
-            return _ops.swapaxes(self, axes[0], axes[1])
-        return _ops.transpose(self, _shape_args(axes) if axes else None)
+        return _ops.transpose(self, *dims, **kw)
 
-    def permute(self, *axes: int | Sequence[int]) -> Tensor:
-        return _ops.permute(self, _shape_args(axes))
+    def permute(self, *dims: int | Sequence[int]) -> Tensor:
+        return _ops.permute(self, *dims)
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
         return _ops.swapaxes(self, axis1, axis2)
 
+    swapdims = swapaxes
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix (a vector is returned as it is)."""
+        return _ops.t(self)
+
     @property
     def T(self) -> Tensor:  # noqa: N802 - named like ndarray.T
-        return _ops.transpose(self, None)
+        return _ops.transpose(self)
 
     @property
     def mT(self) -> Tensor:  # noqa: N802 - named like torch's Tensor.mT
@@ -357,32 +390,49 @@ class Tensor:
         return _ops.swapaxes(self, -1, -2)
 
     def broadcast_to(self, *shape: int | Sequence[int]) -> Tensor:
-        return _ops.broadcast_to(self, _shape_args(shape))
+        return _ops.broadcast_to(self, *shape)
 
     def expand(self, *shape: int | Sequence[int]) -> Tensor:
-        return _ops.expand(self, _shape_args(shape))
+        return _ops.expand(self, *shape)
 
     def sum_to(self, *shape: int | Sequence[int]) -> Tensor:
-        return _ops.sum_to(self, _shape_args(shape))
+        return _ops.sum_to(self, *shape)
 
-    def squeeze(self, axis: Axis = None) -> Tensor:
-        return _ops.squeeze(self, axis)
+    def squeeze(self, dim: Axis = None, **kw: Any) -> Tensor:
+        return _ops.squeeze(self, dim, **kw)
 
-    def unsqueeze(self, axis: int) -> Tensor:
-        return _ops.unsqueeze(self, axis)
+    def unsqueeze(self, dim: int | None = None, **kw: Any) -> Tensor:
+        return _ops.unsqueeze(self, dim, **kw)
 
-    def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
-        return _ops.split(self, split_size_or_sections, axis)
+    def split(
+        self, split_size_or_sections: int | Sequence[int], dim: int | None = None, **kw: Any
+    ) -> tuple[Tensor, ...]:
+        return _ops.split(self, split_size_or_sections, dim, **kw)
 
-    def chunk(self, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
-        return _ops.chunk(self, chunks, axis)
+    def chunk(self, chunks: int, dim: int | None = None, **kw: Any) -> tuple[Tensor, ...]:
+        return _ops.chunk(self, chunks, dim, **kw)
+
+    def unbind(self, dim: int | None = None, **kw: Any) -> tuple[Tensor, ...]:
+        return _ops.unbind(self, dim, **kw)
 
 
-def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
-    """Accept both ``t.reshape(2, 3)`` and ``t.reshape((2, 3))``."""
-    if len(args) == 1 and isinstance(args[0], (tuple, list)):
-        return tuple(args[0])
-    return tuple(args)
+class Size(int):
+    """A tensor's ``size``: the number of elements, as NumPy's ``a.size``, that called answers PyTorch's
+    ``t.size()`` (the shape) and ``t.size(d)`` (one dimension, negative counting from the end)."""
+
+    shape: tuple[int, ...]
+
+    def __new__(cls, shape: tuple[int, ...]) -> Size:
+        self = super().__new__(cls, int(np.prod(shape)))
+        self.shape = shape
+        return self
+
+    def __call__(self, dim: int | None = None) -> tuple[int, ...] | int:
+        if dim is None:
+            return self.shape
+        if not -len(self.shape) <= dim < len(self.shape):
+            raise IndexError(f"size: dimension {dim} is out of range for a tensor of shape {self.shape}")
+        return self.shape[dim]
 
 
 # The ops import Tensor from this module, so they are bound here, after the class exists.

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 
 from numpy2gpt.autograd.creation import as_tensor
-from numpy2gpt.autograd.dtypes import constant_like
+from numpy2gpt.autograd.dtypes import constant_like, default_float
 from numpy2gpt.autograd.tensor import Tensor
 
 __all__ = ["as_tensor", "check_axis", "check_broadcast", "keepdims_shape", "normalize_axes"]
-__all__ += ["operands", "pick"]
+__all__ += ["as_float", "operands", "pick", "shape_args"]
 
 
 def pick(op: str, name: str, value: Any, other_name: str, other: Any, default: Any = None) -> Any:
@@ -25,27 +25,43 @@ def pick(op: str, name: str, value: Any, other_name: str, other: Any, default: A
     return default if other is None else other
 
 
+def shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """A shape given either way, ``f(x, 2, 3)`` or ``f(x, (2, 3))``, as a tuple of ints."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
 def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     """Both operands as Tensors, without upcasting a floating tensor:
 
     * a constant (Python or NumPy scalar, list, array) takes the dtype of the tensor operand when that is
       floating, so ``float32_tensor * 0.5`` and ``float32_tensor * np.float64(0.5)`` stay float32;
-    * an integer or boolean tensor meeting a floating one is converted to the floating one's dtype (as in
-      PyTorch), where NumPy would turn int64 with float32 into float64.
+    * an integer or boolean tensor meeting a floating one (tensor or constant) is converted to the floating
+      one's dtype (as in PyTorch): ``int_tensor * 0.5`` is float32, where NumPy would make float64.
 
     Two floating tensors of different dtypes promote as NumPy does: mixing them is explicit."""
-    if isinstance(a, Tensor):
+    if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
-            return a, Tensor._wrap(constant_like(b, a.data.dtype))
-        ka, kb = a.data.dtype.kind, b.data.dtype.kind
-        if ka == "f" and kb != "f":
-            b = Tensor._wrap(b.data.astype(a.data.dtype))
-        elif kb == "f" and ka != "f":
-            a = Tensor._wrap(a.data.astype(b.data.dtype))
-        return a, b
-    if isinstance(b, Tensor):
-        return Tensor._wrap(constant_like(a, b.data.dtype)), b
-    return as_tensor(a), as_tensor(b)
+            return as_tensor(a), as_tensor(b)
+        a = Tensor._wrap(constant_like(a, b.data.dtype))
+    elif not isinstance(b, Tensor):
+        b = Tensor._wrap(constant_like(b, a.data.dtype))
+    ka, kb = a.data.dtype.kind, b.data.dtype.kind
+    if ka == "f" and kb != "f":
+        b = Tensor._wrap(b.data.astype(a.data.dtype))
+    elif kb == "f" and ka != "f":
+        a = Tensor._wrap(a.data.astype(b.data.dtype))
+    return a, b
+
+
+def as_float(x: Any) -> Tensor:
+    """``x`` as a floating Tensor: integer and boolean tensors become the default float dtype (as PyTorch's
+    ``exp``, ``sqrt``, ``/``, ... do), floating ones are returned as they are."""
+    x = as_tensor(x)
+    if x.data.dtype.kind == "f":
+        return x
+    return Tensor._wrap(x.data.astype(default_float(x.data.dtype)))
 
 
 def check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
@@ -59,7 +75,7 @@ def check_broadcast(op: str, a: Tensor, b: Tensor) -> None:
         ) from None
 
 
-def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+def normalize_axes(axis: int | Sequence[int] | None, ndim: int, op: str = "") -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative axes; ``None`` means all of them.
 
     A 0-d tensor accepts axis 0 or -1 (as PyTorch) and has nothing to reduce: ``()``."""
@@ -69,11 +85,11 @@ def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ..
     out = []
     for a in axes:
         if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
+            raise ValueError(f"{op + ': ' if op else ''}axis {a} is out of range for a tensor with {ndim} dimensions")
         if ndim > 0:
             out.append(int(a) % ndim)
     if len(set(out)) != len(out):
-        raise ValueError(f"axis {axis} names the same axis twice")
+        raise ValueError(f"{op + ': ' if op else ''}axis {axis} names the same axis twice")
     return tuple(sorted(out))
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from numpy2gpt.autograd.function import Function
-from numpy2gpt.autograd.ops._util import as_tensor, check_broadcast, operands
+from numpy2gpt.autograd.ops._util import as_float, as_tensor, check_broadcast, operands
 from numpy2gpt.autograd.ops.shape import sum_to
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -54,7 +54,8 @@ class Mul(Function):
 
 
 class Div(Function):
-    """y = a / b.  da = sum_to(dy / b), db = sum_to(-dy * a / b**2)."""
+    """y = a / b.  da = sum_to(dy / b), db = sum_to(-dy * y / b) (= -dy a / b**2, without squaring b, which
+    overflows early: a = 1e30, b = 1e20 in float32)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a / b
@@ -63,7 +64,7 @@ class Div(Function):
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
         ga = sum_to(gy / b, a.shape) if need_a else None
-        gb = sum_to(-gy * a / (b * b), b.shape) if need_b else None
+        gb = sum_to(-(gy * self.outputs[0]()) / b, b.shape) if need_b else None
         return ga, gb
 
 
@@ -124,8 +125,8 @@ class Pow(Function):
         gb = None
         if need_b:
             flat = (a.data == 0) & (b.data >= 0)
-            safe_a = where(flat, 1.0, a)  # log(1) = 0 where the gradient must be 0
-            gb = sum_to(gy * a**b * log(safe_a), b.shape)
+            safe_a = where(flat, 1.0, a.astype(gy.dtype))  # log(1) = 0 where the gradient must be 0
+            gb = sum_to(gy * self.outputs[0]() * log(safe_a), b.shape)  # log in y's dtype, not a narrower a's
         return ga, gb
 
 
@@ -154,7 +155,10 @@ def mul(a: Any, b: Any) -> Tensor:
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """a / b (true division), broadcasting."""
+    """a / b (true division), broadcasting; two integer operands give the default float dtype."""
+    a, b = operands(a, b)
+    if a.data.dtype.kind != "f":  # then b is not floating either
+        a, b = as_float(a), as_float(b)
     return _binary(Div, "div", a, b)
 
 
@@ -167,5 +171,8 @@ def pow(base: Any, exponent: Any) -> Tensor:  # noqa: A001 - named like torch.po
     """base ** exponent; the exponent may be a Python number (fast path) or a tensor."""
     if isinstance(base, Tensor) and isinstance(exponent, (int, float, np.number)) and not isinstance(exponent, bool):
         # .item() turns a NumPy scalar into a Python number, which NumPy 2 never lets upcast a float32 array
-        return PowScalar(exponent.item() if isinstance(exponent, np.generic) else exponent)(base)
+        exponent = exponent.item() if isinstance(exponent, np.generic) else exponent
+        if isinstance(exponent, float):  # an integer tensor to a float power: the default float dtype
+            base = as_float(base)
+        return PowScalar(exponent)(base)
     return _binary(Pow, "pow", base, exponent)

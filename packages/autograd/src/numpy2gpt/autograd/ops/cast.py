@@ -1,4 +1,5 @@
-"""Dtype conversion as an op: y = x as ``dtype``; dx = dy converted back to x's dtype."""
+"""Conversions as ops: a dtype cast (dx = dy converted back to x's dtype) and a copy (``clone``,
+``contiguous``; dx = dy)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,24 @@ def cast(x: Any, dtype: Any) -> Tensor:
     if x.dtype == dtype:
         return x
     return Cast(dtype)(x)
+
+
+class Clone(Function):
+    """y = a copy of x in C order (its own memory).  dx = dy."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy
+
+
+def clone(x: Any) -> Tensor:
+    """A recorded copy of ``x`` (``torch.clone``): writing into the copy's data leaves ``x`` alone."""
+    return Clone()(as_tensor(x))
+
+
+def contiguous(x: Any) -> Tensor:
+    """``x`` itself when its data is C-contiguous, else a recorded C-ordered copy (``torch.contiguous``)."""
+    x = as_tensor(x)
+    return x if x.data.flags.c_contiguous else Clone()(x)

@@ -1,4 +1,4 @@
-"""Elementwise math: exp, log, sqrt, tanh, sigmoid, relu, abs, clip, maximum, minimum.
+"""Elementwise math: exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, clip, maximum, minimum.
 
 Where the derivative is cheapest in terms of the output (exp, sqrt, tanh, sigmoid), backward uses the
 output y, which the engine keeps alive until this Function's backward has run.
@@ -13,7 +13,7 @@ import numpy as np
 
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.grad_mode import is_grad_enabled
-from numpy2gpt.autograd.ops._util import as_tensor, check_broadcast, operands
+from numpy2gpt.autograd.ops._util import as_float, as_tensor, check_broadcast, operands
 from numpy2gpt.autograd.ops.shape import sum_to
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -59,14 +59,37 @@ class Tanh(Function):
         return gy * (1.0 - y * y)
 
 
-class Sigmoid(Function):
-    """y = 1 / (1 + e**-x), computed as 0.5 * (1 + tanh(x / 2)), which cannot overflow.  dx = dy * y * (1 - y)."""
+class Sin(Function):
+    """y = sin(x).  dx = dy * cos(x)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.tanh(x * 0.5)
-        y *= 0.5
-        y += 0.5
-        return y
+        return np.sin(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * cos(self.inputs[0])
+
+
+class Cos(Function):
+    """y = cos(x).  dx = -dy * sin(x)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.cos(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return -(gy * sin(self.inputs[0]))
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e**-x).  dx = dy * y * (1 - y).
+
+    Computed from e = e**-|x|, which cannot overflow, as 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0:
+    no cancellation in either tail (``0.5 * (1 + tanh(x / 2))`` rounds sigmoid(-20) to 0 in float32)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        e = np.exp(-np.abs(x))
+        y = np.add(e, 1.0, out=np.empty_like(e))  # out=: stays an array if 0-d
+        np.divide(1.0, y, out=y)
+        return np.where(x < 0, e * y, y)
 
     def backward(self, gy: Tensor) -> Tensor:
         y = self.outputs[0]()
@@ -149,27 +172,37 @@ def _route(f: Function, gy: Tensor, a_wins: np.ndarray) -> tuple[Tensor | None, 
 
 def exp(x: Any) -> Tensor:
     """e ** x."""
-    return Exp()(as_tensor(x))
+    return Exp()(as_float(x))
 
 
 def log(x: Any) -> Tensor:
     """Natural logarithm."""
-    return Log()(as_tensor(x))
+    return Log()(as_float(x))
 
 
 def sqrt(x: Any) -> Tensor:
     """Square root."""
-    return Sqrt()(as_tensor(x))
+    return Sqrt()(as_float(x))
 
 
 def tanh(x: Any) -> Tensor:
     """Hyperbolic tangent."""
-    return Tanh()(as_tensor(x))
+    return Tanh()(as_float(x))
+
+
+def sin(x: Any) -> Tensor:
+    """Sine (radians)."""
+    return Sin()(as_float(x))
+
+
+def cos(x: Any) -> Tensor:
+    """Cosine (radians)."""
+    return Cos()(as_float(x))
 
 
 def sigmoid(x: Any) -> Tensor:
     """Logistic sigmoid 1 / (1 + e**-x)."""
-    return Sigmoid()(as_tensor(x))
+    return Sigmoid()(as_float(x))
 
 
 def relu(x: Any) -> Tensor:

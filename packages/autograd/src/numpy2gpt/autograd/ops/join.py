@@ -15,7 +15,7 @@ import numpy as np
 from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.dtypes import constant_like
 from numpy2gpt.autograd.function import Function
-from numpy2gpt.autograd.ops._util import as_tensor, check_axis
+from numpy2gpt.autograd.ops._util import as_tensor, check_axis, pick
 from numpy2gpt.autograd.ops.shape import squeeze, unsqueeze
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -34,13 +34,13 @@ class Concatenate(Function):
         return split(gy, sizes, self.axis)
 
 
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis; all other dimensions must match."""
-    tensors = _same_dtype_operands("concatenate", tensors)
+def concatenate(tensors: Sequence[Any], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Join tensors along an existing axis ``dim`` (default 0); all other dimensions must match."""
+    tensors = _joinable("concatenate", tensors)
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ValueError("concatenate: 0-d tensors have no axis to join along; use stack")
-    axis = check_axis("concatenate", axis, ndim)
+    axis = check_axis("concatenate", pick("concatenate", "dim", dim, "axis", axis, 0), ndim)
     rest = tensors[0].shape[:axis] + tensors[0].shape[axis + 1 :]
     for t in tensors:
         if t.ndim != ndim or t.shape[:axis] + t.shape[axis + 1 :] != rest:
@@ -52,23 +52,26 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 cat = concatenate
 
 
-def _same_dtype_operands(op: str, items: Sequence[Any]) -> list[Tensor]:
-    """The items as Tensors; constants (arrays, lists) take the first floating tensor's dtype, so that a
-    float64 array joined to a float32 tensor does not upcast the result."""
+def _joinable(op: str, items: Sequence[Any]) -> list[Tensor]:
+    """The items as Tensors of one kind: constants (arrays, lists) take the first floating tensor's dtype, so
+    that a float64 array joined to a float32 tensor does not upcast the result, and integer or boolean
+    tensors joined to floating ones take the floating dtype (as PyTorch), not NumPy's float64."""
     if len(items) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
-    dtype = next((t.dtype for t in items if isinstance(t, Tensor) and t.dtype.kind == "f"), None)
-    return [
-        t if isinstance(t, Tensor) else Tensor._wrap(constant_like(t, dtype)) if dtype else as_tensor(t) for t in items
-    ]
+    floats = [t.dtype for t in items if isinstance(t, Tensor) and t.dtype.kind == "f"]
+    if not floats:
+        return [as_tensor(t) for t in items]
+    common = np.result_type(*floats)
+    out = [t if isinstance(t, Tensor) else Tensor._wrap(constant_like(t, floats[0])) for t in items]
+    return [t if t.dtype.kind == "f" else Tensor._wrap(t.data.astype(common)) for t in out]
 
 
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """Join same-shaped tensors along a new axis."""
-    tensors = _same_dtype_operands("stack", tensors)
+def stack(tensors: Sequence[Any], dim: int | None = None, *, axis: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new axis ``dim`` (default 0)."""
+    tensors = _joinable("stack", tensors)
     if len({t.shape for t in tensors}) > 1:
         raise ValueError(f"stack: all tensors must have the same shape, got {[t.shape for t in tensors]}")
-    axis = check_axis("stack", axis, tensors[0].ndim + 1)
+    axis = check_axis("stack", pick("stack", "dim", dim, "axis", axis, 0), tensors[0].ndim + 1)
     return concatenate([unsqueeze(t, axis) for t in tensors], axis)
 
 
@@ -95,17 +98,19 @@ class Split(Function):
         return concatenate(pieces, self.axis)
 
 
-def split(x: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
-    """Cut ``x`` along ``axis``: into pieces of ``split_size_or_sections`` elements (an int; the last piece
-    may be smaller) or of the listed sizes, which must add up to the axis length (as ``torch.split``)."""
+def split(
+    x: Any, split_size_or_sections: int | Sequence[int], dim: int | None = None, *, axis: int | None = None
+) -> tuple[Tensor, ...]:
+    """Cut ``x`` along ``dim`` (default 0): into pieces of ``split_size_or_sections`` elements (an int; the last
+    piece may be smaller) or of the listed sizes, which must add up to the axis length (as ``torch.split``)."""
     x = as_tensor(x)
-    axis = check_axis("split", axis, x.ndim)
+    axis = check_axis("split", pick("split", "dim", dim, "axis", axis, 0), x.ndim)
     n = x.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
         if step <= 0:
             raise ValueError(f"split: the piece size must be positive, got {step}")
-        sizes = [min(step, n - start) for start in range(0, n, step)]
+        sizes = [min(step, n - start) for start in range(0, n, step)] or [0]  # an empty axis: one empty piece
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if sum(sizes) != n:
@@ -114,16 +119,23 @@ def split(x: Any, split_size_or_sections: int | Sequence[int], axis: int = 0) ->
     return out if isinstance(out, tuple) else (out,)
 
 
-def chunk(x: Any, chunks: int, axis: int = 0) -> tuple[Tensor, ...]:
-    """Cut ``x`` into ``chunks`` nearly equal pieces along ``axis`` (each ceil(n / chunks) long, as
-    ``torch.chunk``; fewer pieces come back if the axis is short)."""
+def chunk(x: Any, chunks: int, dim: int | None = None, *, axis: int | None = None) -> tuple[Tensor, ...]:
+    """Cut ``x`` into ``chunks`` nearly equal pieces along ``dim`` (default 0; each ceil(n / chunks) long, as
+    ``torch.chunk``: fewer pieces come back if the axis is short, ``chunks`` empty ones if it is empty)."""
     x = as_tensor(x)
     if chunks <= 0:
         raise ValueError(f"chunk: the number of chunks must be positive, got {chunks}")
-    n = x.shape[check_axis("chunk", axis, x.ndim)]
+    axis = check_axis("chunk", pick("chunk", "dim", dim, "axis", axis, 0), x.ndim)
+    n = x.shape[axis]
+    if n == 0:
+        return split(x, [0] * chunks, axis)
     return split(x, max(1, -(-n // chunks)), axis)
 
 
-def unbind(x: Any, axis: int = 0) -> tuple[Tensor, ...]:
-    """The slices of ``x`` along ``axis``, each without that axis."""
+def unbind(x: Any, dim: int | None = None, *, axis: int | None = None) -> tuple[Tensor, ...]:
+    """The slices of ``x`` along ``dim`` (default 0), each without that axis (none for an empty axis)."""
+    x = as_tensor(x)
+    axis = check_axis("unbind", pick("unbind", "dim", dim, "axis", axis, 0), x.ndim)
+    if x.shape[axis] == 0:
+        return ()
     return tuple(squeeze(p, axis) for p in split(x, 1, axis))

@@ -7,13 +7,14 @@ for max/min).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from numpy2gpt.autograd.function import Function
-from numpy2gpt.autograd.ops._util import as_tensor, keepdims_shape, normalize_axes
+from numpy2gpt.autograd.ops._util import as_float, as_tensor, keepdims_shape, normalize_axes, pick
 from numpy2gpt.autograd.ops.shape import broadcast_to, reshape
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -39,18 +40,27 @@ class Sum(Function):
 
 
 class Mean(Function):
-    """y = mean of x over ``axes`` (n elements each).  dx = dy / n broadcast back over those axes."""
+    """y = mean of x over ``axes`` (n elements each).  dx = dy / n broadcast back over those axes.
+
+    Over an empty axis (n = 0) the mean is nan, as in PyTorch, and x has no elements to differentiate."""
 
     def __init__(self, axes: tuple[int, ...], keepdims: bool):
         self.axes, self.keepdims = axes, keepdims
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if _count(x.shape, self.axes) == 0:
+            return np.full(x.sum(axis=self.axes, keepdims=self.keepdims).shape, np.nan, dtype=x.dtype)
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        n = int(np.prod([x.shape[a] for a in self.axes]))
-        return _spread(gy * (1.0 / n), x, self.axes)
+        n = _count(x.shape, self.axes)
+        return _spread(gy * (1.0 / n if n else 0.0), x, self.axes)
+
+
+def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    """How many elements a reduction over ``axes`` combines into each output element."""
+    return int(np.prod([shape[a] for a in axes]))
 
 
 class Max(Function):
@@ -76,46 +86,132 @@ class Max(Function):
         return _spread(gy, x, self.axes) * Tensor._wrap(share.astype(gy.dtype))
 
 
-def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001 - named like torch.sum
-    """Sum over ``axis`` (an int, a tuple of ints, or None for all axes)."""
+def _reduce_args(op: str, x: Tensor, dim: Axis, keepdim: bool | None, axis: Axis, keepdims: bool | None):
+    """The axes (sorted, non-negative) and keepdims flag of a reduction, from either spelling of each."""
+    axes = normalize_axes(pick(op, "dim", dim, "axis", axis), x.ndim, op)
+    return axes, bool(pick(op, "keepdim", keepdim, "keepdims", keepdims, False))
+
+
+def sum(  # noqa: A001 - named like torch.sum
+    x: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None, keepdims: bool | None = None
+) -> Tensor:
+    """Sum over ``dim`` (an int, a tuple of ints, or None for all axes)."""
     x = as_tensor(x)
-    return Sum(normalize_axes(axis, x.ndim), keepdims)(x)
+    return Sum(*_reduce_args("sum", x, dim, keepdim, axis, keepdims))(x)
 
 
-def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over ``axis``."""
+def mean(
+    x: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None, keepdims: bool | None = None
+) -> Tensor:
+    """Arithmetic mean over ``dim``; an integer tensor gives the default float dtype."""
+    x = as_float(x)
+    return Mean(*_reduce_args("mean", x, dim, keepdim, axis, keepdims))(x)
+
+
+def max(  # noqa: A001 - named like torch.max
+    x: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None, keepdims: bool | None = None
+) -> Tensor:
+    """Largest value over ``dim`` (values only, as ``torch.amax``; use ``argmax`` for indices)."""
     x = as_tensor(x)
-    return Mean(normalize_axes(axis, x.ndim), keepdims)(x)
+    return Max(*_extreme_args("max", x, dim, keepdim, axis, keepdims), largest=True)(x)
 
 
-def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001 - named like torch.max
-    """Largest value over ``axis`` (values only; use ``argmax`` for indices)."""
+def min(  # noqa: A001 - named like torch.min
+    x: Any, dim: Axis = None, keepdim: bool | None = None, *, axis: Axis = None, keepdims: bool | None = None
+) -> Tensor:
+    """Smallest value over ``dim`` (values only, as ``torch.amin``; use ``argmin`` for indices)."""
     x = as_tensor(x)
-    return Max(normalize_axes(axis, x.ndim), keepdims, largest=True)(x)
+    return Max(*_extreme_args("min", x, dim, keepdim, axis, keepdims), largest=False)(x)
 
 
-def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001 - named like torch.min
-    """Smallest value over ``axis`` (values only; use ``argmin`` for indices)."""
-    x = as_tensor(x)
-    return Max(normalize_axes(axis, x.ndim), keepdims, largest=False)(x)
+def _extreme_args(op: str, x: Tensor, dim: Axis, keepdim: bool | None, axis: Axis, keepdims: bool | None):
+    """``_reduce_args``, refusing an empty reduction: the largest of no values is undefined (as PyTorch)."""
+    axes, keep = _reduce_args(op, x, dim, keepdim, axis, keepdims)
+    if _count(x.shape, axes) == 0:
+        raise ValueError(f"{op}: cannot reduce over axes {axes} of shape {x.shape}: they have size 0")
+    return axes, keep
 
 
-def var(x: Any, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-    """Variance over ``axis``: sum((x - mean)**2) / (n - correction), n the number of elements reduced.
-    ``correction=1`` (the default, as in PyTorch) is the unbiased estimate; ``correction=0`` is NumPy's
-    default. Built from the ops above, so its gradient needs no code of its own:
+amax, amin = max, min
+
+
+def var(
+    x: Any,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+    correction: int | None = None,
+    *,
+    axis: Axis = None,
+    keepdims: bool | None = None,
+    unbiased: bool | None = None,
+) -> Tensor:
+    """Variance over ``dim``: sum((x - mean)**2) / max(n - correction, 0), n the number of elements reduced.
+    ``correction=1`` (the default, as in PyTorch; ``unbiased=False`` means 0) is the unbiased estimate;
+    ``correction=0`` is NumPy's default. With n <= correction that divides by 0: inf, or nan where all values
+    are equal, as PyTorch and NumPy. Built from the ops above, so its gradient needs no code of its own:
     dx = dy * 2 (x - mean) / (n - correction) (the mean's own term sums to zero)."""
+    x = as_float(x)
+    axes, keep = _reduce_args("var", x, dim, keepdim, axis, keepdims)
+    if unbiased is not None and correction is not None:
+        raise TypeError("var: got both correction= and unbiased=; pass one")
+    correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
+    centered = x - mean(x, axes, keepdim=True)
+    dof = _count(x.shape, axes) - correction
+    scale = 1.0 / dof if dof > 0 else math.inf  # no degrees of freedom: inf, or 0 * inf = nan, as PyTorch
+    with np.errstate(invalid="ignore"):
+        return sum(centered * centered, axes, keep) * scale
+
+
+def std(
+    x: Any,
+    dim: Axis = None,
+    keepdim: bool | None = None,
+    correction: int | None = None,
+    *,
+    axis: Axis = None,
+    keepdims: bool | None = None,
+    unbiased: bool | None = None,
+) -> Tensor:
+    """Standard deviation: sqrt(var(x, ...)), same arguments. Where it is 0, its gradient is 0 (as PyTorch),
+    not the 0 * inf = nan of the chain rule through sqrt."""
+    v = var(x, dim, keepdim, correction, axis=axis, keepdims=keepdims, unbiased=unbiased)
+    return StdFromVar()(v)
+
+
+class StdFromVar(Function):
+    """y = sqrt(v).  dv = dy / (2 y) where y > 0, and 0 where y = 0 (a constant x has a flat std: PyTorch's
+    choice, where sqrt alone would give dy / 0)."""
+
+    def forward(self, v: np.ndarray) -> np.ndarray:
+        return np.sqrt(v)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        from numpy2gpt.autograd.ops.indexing import where
+
+        y = self.outputs[0]()
+        zero = y.data == 0
+        return where(zero, 0.0, gy / (where(zero, 1.0, y) * 2.0))  # no 0/0 even in a second derivative
+
+
+def argmax(x: Any, dim: int | None = None, keepdim: bool | None = None, *, axis: int | None = None,
+           keepdims: bool | None = None) -> Tensor:  # fmt: skip
+    """Index of the largest value along ``dim`` (of the flattened tensor if None): an int64 tensor, no grad."""
+    return _arg_extreme("argmax", np.argmax, x, dim, keepdim, axis, keepdims)
+
+
+def argmin(x: Any, dim: int | None = None, keepdim: bool | None = None, *, axis: int | None = None,
+           keepdims: bool | None = None) -> Tensor:  # fmt: skip
+    """Index of the smallest value along ``dim`` (of the flattened tensor if None): an int64 tensor, no grad."""
+    return _arg_extreme("argmin", np.argmin, x, dim, keepdim, axis, keepdims)
+
+
+def _arg_extreme(op: str, fn: Any, x: Any, dim: Any, keepdim: Any, axis: Any, keepdims: Any) -> Tensor:
     x = as_tensor(x)
-    axes = normalize_axes(axis, x.ndim)
-    n = int(np.prod([x.shape[a] for a in axes]))
-    centered = x - mean(x, axes, keepdims=True)
-    # n <= correction leaves no degrees of freedom: the variance is undefined (nan, as in PyTorch)
-    scale = 1.0 / (n - correction) if n > correction else float("nan")
-    return sum(centered * centered, axes, keepdims) * scale
-
-
-def std(x: Any, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-    """Standard deviation: sqrt(var(x, axis, keepdims, correction))."""
-    from numpy2gpt.autograd.ops.elementwise import sqrt
-
-    return sqrt(var(x, axis, keepdims, correction))
+    a = pick(op, "dim", dim, "axis", axis)
+    if a is not None:
+        a = normalize_axes(a, x.ndim, op)[0] if x.ndim else None
+    keep = bool(pick(op, "keepdim", keepdim, "keepdims", keepdims, False))
+    try:
+        return Tensor._wrap(np.asarray(fn(x.data, axis=a, keepdims=keep)))
+    except ValueError:  # NumPy: "attempt to get argmax of an empty sequence"
+        raise ValueError(f"{op}: the axis reduced in shape {x.shape} is empty") from None
