@@ -31,7 +31,8 @@ def _python_blocks() -> list[tuple[int, str, str | None]]:
 def test_readme_has_the_sections_and_pictures():
     text = README.read_text()
     headings = ["## Install", "### 1. Creator", "### 2. Generation", "### 3. Memory", "### 4. Higher-order"]
-    headings += ["## Writing your own Function", "## The ops", "## gradcheck", "## no_grad", "## dtype rules"]
+    headings += ["## Writing your own Function", "### Fused ops: the contract", "## The ops", "### One naming rule"]
+    headings += ["## gradcheck", "## no_grad", "## dtype rules"]
     for heading in headings:
         assert heading in text, heading
     assert "pip install numpy2gpt-autograd" in text
