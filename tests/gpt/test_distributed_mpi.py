@@ -308,3 +308,26 @@ def test_an_accumulation_count_the_ranks_cannot_share_is_refused(tmp_path, corpu
     assert out.returncode != 0
     assert "gradient_accumulation_steps (1) must be a multiple of the number of MPI ranks (2)" in out.stderr
     assert "--gradient-accumulation-steps 2" in out.stderr
+
+
+REPLICAS = """
+    import hashlib
+    from numpy2gpt.gpt import train as t
+    from numpy2gpt.gpt.distributed import current_world
+    t.measure_matmul_peak = lambda *a, **k: 1e10
+    result = t.train(t.TrainConfig(**{settings!r}))
+    digest = hashlib.sha256(b"".join(p.data.tobytes() for p in result.model.parameters())).hexdigest()
+    digests = current_world().gather(digest)
+    if digests is not None:
+        print("replicas", len(digests), len(set(digests)), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_three_ranks_keep_bit_identical_replicas(tmp_path, corpus):
+    """With more than 2 ranks the Allreduce combines partial sums; every rank must still get the same bits, or the
+    model copies would drift apart step by step."""
+    settings = TINY | dict(data_file=str(corpus), out_dir=str(tmp_path / "run"), batch_size=2,
+                           gradient_accumulation_steps=3, max_iters=3)  # fmt: skip
+    stdout = check(mpirun(3, REPLICAS.format(settings=settings), tmp_path)[0])
+    assert "replicas 3 1" in stdout, stdout[-2000:]
