@@ -28,13 +28,6 @@ def causal_mask(t: int, s: int) -> np.ndarray:
     return keep
 
 
-@functools.lru_cache(maxsize=32)
-def _causal_hidden(t: int, s: int) -> np.ndarray:
-    hidden = ~causal_mask(t, s)
-    hidden.setflags(write=False)
-    return hidden
-
-
 class ScaledDotProductAttention(Function):
     """out = dropout(softmax(q k^T * scale + mask)) @ v.
 
@@ -255,31 +248,8 @@ def scaled_dot_product_attention(
         scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
     scale = float(scale)
 
-    hidden = additive = None
-    if is_causal:
-        if attn_mask is not None:
-            raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
-        hidden = _causal_hidden(t, s)
-    elif attn_mask is not None:
-        mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
-        try:
-            ok = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(
-                f"scaled_dot_product_attention: attn_mask of shape {mask.shape} cannot be broadcast to the "
-                f"attention scores' shape {scores_shape} (..., T, S)"
-            )
-        if mask.dtype == bool:
-            hidden = np.logical_not(mask)
-        elif mask.dtype.kind == "f":
-            additive = mask.astype(dtype, copy=False)
-        else:
-            raise TypeError(
-                f"scaled_dot_product_attention: attn_mask must be boolean (True = attend) or floating point "
-                f"(added to the scores), got dtype {mask.dtype}"
-            )
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: pass either attn_mask or is_causal=True, not both")
 
     keep, dropout_scale = None, 1.0
     if dropout_p > 0.0:
@@ -290,12 +260,38 @@ def scaled_dot_product_attention(
             dropout_scale = 1.0 / (1.0 - dropout_p)
     if is_causal and 0 < t <= s:  # every query sees at least one key: the blocked path, which skips hidden keys
         return CausalAttention(scale, keep, dropout_scale)(q, k, v)
-    # rows with every key masked (found on the mask, which is small) attend to nothing and output 0
-    dead = None if hidden is None else hidden.all(axis=-1, keepdims=True)
-    if additive is not None:
+    masks = _masks(causal_mask(t, s) if is_causal else attn_mask, scores_shape, dtype)  # (T > S: some rows see nothing)
+    return ScaledDotProductAttention(scale, masks, keep, dropout_scale)(q, k, v)
+
+
+def _masks(attn_mask: Any, scores_shape: tuple[int, ...], dtype: np.dtype) -> tuple[np.ndarray | None, ...]:
+    """(hidden, additive, dead) from a boolean mask (True = attend) or a float mask (added to the scores), each
+    None when absent: hidden is True where a key is masked, dead True for a query row that sees no key at all
+    (found on the mask, which is small; such a row outputs 0)."""
+    if attn_mask is None:
+        return None, None, None
+    mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    try:
+        ok = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"scaled_dot_product_attention: attn_mask of shape {mask.shape} cannot be broadcast to the "
+            f"attention scores' shape {scores_shape} (..., T, S)"
+        )
+    if mask.dtype == bool:
+        hidden, additive = np.logical_not(mask), None
+        dead = hidden.all(axis=-1, keepdims=True)
+    elif mask.dtype.kind == "f":
+        hidden, additive = None, mask.astype(dtype, copy=False)
         dead = np.isneginf(additive).all(axis=-1, keepdims=True)
-    dead = dead if dead is not None and dead.any() else None
-    return ScaledDotProductAttention(scale, (hidden, additive, dead), keep, dropout_scale)(q, k, v)
+    else:
+        raise TypeError(
+            f"scaled_dot_product_attention: attn_mask must be boolean (True = attend) or floating point "
+            f"(added to the scores), got dtype {mask.dtype}"
+        )
+    return hidden, additive, (dead if dead.any() else None)
 
 
 def _check_shapes(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, ...]:
