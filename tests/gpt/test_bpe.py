@@ -10,7 +10,7 @@ import pytest
 from numpy2gpt.gpt.tokenizer import CharTokenizer, GPT2Tokenizer, StreamDecoder, byte_level_alphabet, load_tokenizer
 
 pytest.importorskip("tokenizers")
-from numpy2gpt.gpt.bpe import BPETokenizer, inline_tokenizer_file, train_bpe
+from numpy2gpt.gpt.tokenizer import BPETokenizer, inline_tokenizer_file, train_bpe
 
 CORPUS = ["the quick brown fox jumps over the lazy dog\n" * 3, "le renard brun saute par-dessus le chien\n" * 3]
 

@@ -30,7 +30,16 @@ from typing import Any, Literal
 import numpy as np
 
 from numpy2gpt.gpt.corpora import Corpus, canonical_name, load_corpus, text_sha256
-from numpy2gpt.gpt.tokenizer import MAX_UINT16_VOCAB, CharTokenizer, Tokenizer, tokenizer_from_name
+from numpy2gpt.gpt.tokenizer import (
+    DEFAULT_VOCAB_SIZE,
+    MAX_UINT16_VOCAB,
+    BPETokenizer,
+    CharTokenizer,
+    Tokenizer,
+    inline_tokenizer_file,
+    tokenizer_from_name,
+    train_bpe,
+)
 from numpy2gpt.nn.serialization import remove_stale_temporaries
 
 __all__ = [
@@ -187,8 +196,6 @@ def build_tokenizer(
     if tokenizer == "char":
         return _char_vocabulary(chunks(), source)
     if tokenizer == "bpe":
-        from numpy2gpt.gpt.bpe import DEFAULT_VOCAB_SIZE, BPETokenizer, train_bpe
-
         if tokenizer_file is not None:
             return BPETokenizer.from_file(tokenizer_file)
         return train_bpe(chunks(), vocab_size or DEFAULT_VOCAB_SIZE)
@@ -354,8 +361,6 @@ def load_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
         )
     check_meta(meta, path)
     if isinstance(meta.get("tokenizer"), dict) and meta["tokenizer"].get("kind") == "bpe":
-        from numpy2gpt.gpt.bpe import inline_tokenizer_file
-
         meta["tokenizer"] = inline_tokenizer_file(meta["tokenizer"], d)  # checkpoints carry the vocabulary
     return meta
 
