@@ -175,3 +175,22 @@ def test_module_to_another_dtype_between_steps():
         assert p.data.dtype == np.float64 and p.data.base is not None
         assert all(opt.state[p][k].dtype == np.float64 for k in ("exp_avg", "exp_avg_sq"))
         assert opt.state[p]["step"] == 3.0
+
+
+def test_a_rule_that_replaces_its_state_arrays_keeps_them():
+    """An elementwise rule may assign new state arrays instead of updating them in place: they are copied in."""
+
+    class Momentum(optim.SGD):
+        def _update(self, p, g, group, state):
+            state["velocity"] = 0.5 * state.get("velocity", 0.0) + g  # a new array every step
+            p -= group["lr"] * state["velocity"]
+
+    ps = [Tensor(np.zeros(s, np.float32), requires_grad=True) for s in ((3, 4), (CHUNK + 7,))]
+    opt = Momentum(ps, lr=1.0)
+    for _ in range(3):
+        for p in ps:
+            p.grad = Tensor(np.ones(p.shape, np.float32))
+        opt.step()
+    for p in ps:  # velocity 1, 1.5, 1.75: p = -(1 + 1.5 + 1.75)
+        np.testing.assert_array_equal(opt.state[p]["velocity"], 1.75)
+        np.testing.assert_array_equal(p.data, -4.25)

@@ -213,7 +213,7 @@ class Optimizer:
             chunk_state.update(given)
             self._update(params[start:stop], g, group, chunk_state)
             for name in state_arrays(chunk_state):
-                if name not in given:
+                if chunk_state[name] is not given.get(name):  # made or replaced by the rule: copy it in
                     if name not in layout.buffers:
                         layout.allocate(name)
                     layout.buffers[name][dtype][start:stop] = chunk_state[name]
