@@ -311,3 +311,47 @@ def test_no_import_circles_in_gpt():
 
     cycles = [c for m in sorted(graph) if (c := cycle_from(m, m, [m]))]
     assert cycles == [], f"import circles: {cycles}"
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_the_composed_path_gives_the_fused_paths_logits_loss_and_gradients(approximate, monkeypatch):
+    """GPTConfig(fused=False) runs layer norm, attention, GELU, cross-entropy and the head split as Tensor ops
+    (nn.functional.composed): in float64 the logits, the loss and every gradient equal the fused path's."""
+    import dataclasses
+
+    import numpy2gpt.nn.functional as F  # noqa: N812
+
+    ag.manual_seed(0)
+    config = GPTConfig(block_size=8, vocab_size=11, n_layer=2, n_head=2, n_embd=8, bias=True,
+                       gelu_approximate=approximate)  # fmt: skip
+    fused = GPT(config).double()
+    composed = GPT(dataclasses.replace(config, fused=False)).double()
+    composed.load_state_dict(fused.state_dict())
+    rng = np.random.default_rng(1)
+    idx, targets = rng.integers(0, 11, size=(3, 8)), rng.integers(0, 11, size=(3, 8))
+    targets[0, :3] = -1  # ignored positions
+    logits_f, loss_f = fused(idx, targets)
+    loss_f.backward()
+    for name in ("layer_norm", "gelu", "scaled_dot_product_attention", "cross_entropy"):
+        monkeypatch.setattr(F, name, None)  # the composed path must not touch a fused kernel
+    logits_c, loss_c = composed(idx, targets)
+    loss_c.backward()
+    assert logits_c.dtype == np.float64
+    np.testing.assert_allclose(logits_c.data, logits_f.data, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(loss_c.item(), loss_f.item(), rtol=1e-13)
+    grads_f = dict(fused.named_parameters())
+    for name, p in composed.named_parameters():
+        np.testing.assert_allclose(p.grad, grads_f[name].grad, rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_the_composed_path_generates_the_same_tokens():
+    import dataclasses
+
+    ag.manual_seed(3)
+    config = GPTConfig(block_size=8, vocab_size=11, n_layer=1, n_head=2, n_embd=8)
+    fused = GPT(config).double()
+    composed = GPT(dataclasses.replace(config, fused=False)).double()
+    composed.load_state_dict(fused.state_dict())
+    prompt = np.array([[1, 2, 3]])
+    expected = fused.generate(prompt, 12, temperature=0.0).data  # slides past block_size: cache and refill
+    assert np.array_equal(composed.generate(prompt, 12, temperature=0.0).data, expected)

@@ -346,3 +346,16 @@ def test_data_is_prepared_once_and_again_when_the_file_changes(tmp_path, corpus,
     result = train(tiny(tmp_path, text, max_iters=1))
     assert "preparing" in capsys.readouterr().out
     assert result.model.config.vocab_size == len(set(text.read_text()))
+
+
+def test_the_composed_path_trains_like_the_fused_one(tmp_path, corpus):
+    """--no-fused (GPTConfig.fused=False) trains through the composed Tensor ops: the same run to float32 rounding,
+    and the checkpoint records it."""
+    fused = train(tiny(tmp_path / "fused", corpus, max_iters=6))
+    composed = train(tiny(tmp_path / "composed", corpus, max_iters=6, fused=False))
+    assert composed.model.config.fused is False
+    assert load_checkpoint(tmp_path / "composed" / "out")["model_args"]["fused"] is False
+    a, b = params(fused.model), params(composed.model)
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-3, atol=2e-5, err_msg=name)
+    assert composed.val_loss == pytest.approx(fused.val_loss, rel=1e-4)

@@ -40,7 +40,7 @@ from numpy2gpt.gpt.tokenizer import (
     tokenizer_from_name,
     train_bpe,
 )
-from numpy2gpt.nn.serialization import remove_stale_temporaries
+from numpy2gpt.nn.serialization import atomic_write, remove_stale_temporaries
 
 __all__ = [
     "FORMAT",
@@ -74,19 +74,6 @@ def default_out_dir(
     else:
         base = {"shakespeare_char": "shakespeare"}.get(dataset, dataset)
     return Path("data") / f"{base}_{tokenizer}"
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file in the same folder and ``os.replace`` it into place."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")  # open(): usual permissions, unlike mkstemp
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 CHUNK_CHARS = 1 << 20  # characters read at a time (1-4 MB of text): memory stays flat whatever the corpus size
@@ -226,17 +213,11 @@ def encode_to_file(tok: Tokenizer, chunks: Iterable[str], path: Path) -> tuple[i
 def _split_tokens(tokens: Path, n_train: int, train: Path, val: Path) -> None:
     """``tokens`` (a file of uint16 ids) -> ``val``: the ids from ``n_train`` on (copied in blocks), ``train``: the
     first ``n_train`` (the file itself, truncated and renamed)."""
-    val_tmp = val.with_name(f".{val.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tokens, "rb") as src, open(val_tmp, "xb") as dst:
-            src.seek(n_train * _DTYPE.itemsize)
-            shutil.copyfileobj(src, dst, 1 << 24)
-        os.truncate(tokens, n_train * _DTYPE.itemsize)
-        os.replace(val_tmp, val)
-        os.replace(tokens, train)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(val_tmp)
+    with open(tokens, "rb") as src, atomic_write(val) as dst:
+        src.seek(n_train * _DTYPE.itemsize)
+        shutil.copyfileobj(src, dst, 1 << 24)
+    os.truncate(tokens, n_train * _DTYPE.itemsize)
+    os.replace(tokens, train)
 
 
 def prepare(
@@ -317,7 +298,8 @@ def prepare(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tokens)
     if hasattr(tok, "to_json"):  # a trained BPE: its vocabulary lives beside the data (meta.json names it)
-        _write_atomic(out / tok.to_dict()["file"], tok.to_json().encode("utf-8"))
+        with atomic_write(out / tok.to_dict()["file"]) as f:
+            f.write(tok.to_json().encode("utf-8"))
     meta: dict[str, Any] = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -334,7 +316,8 @@ def prepare(
         "train_tokens": n_train,
         "val_tokens": n_val,
     }
-    _write_atomic(out / "meta.json", (json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    with atomic_write(out / "meta.json") as f:  # last: a folder with a meta.json is complete
+        f.write((json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return out
 
 

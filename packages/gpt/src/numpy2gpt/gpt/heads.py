@@ -30,7 +30,7 @@ class SplitHeads(Function):
         heads = qkv.reshape(b, t, 3, self.n_head, c3 // (3 * self.n_head)).transpose(2, 0, 3, 1, 4)
         return heads[0], heads[1], heads[2]
 
-    def backward(self, *gys: Tensor | None) -> Tensor:
+    def backward(self, *gys: Tensor | None) -> np.ndarray:
         qkv = self.inputs[0]
         b, t, c3 = qkv.shape
         g = np.empty((b, t, 3, self.n_head, c3 // (3 * self.n_head)), dtype=qkv.dtype)
@@ -39,7 +39,7 @@ class SplitHeads(Function):
                 g[:, :, i] = 0.0
             else:
                 g[:, :, i] = gy.data.transpose(0, 2, 1, 3)  # (B, H, T, hd) -> (B, T, H, hd)
-        return Tensor._wrap(g.reshape(b, t, c3))
+        return g.reshape(b, t, c3)  # an array: the engine wraps it (autograd's Function contract)
 
 
 def split_heads(qkv: Tensor, n_head: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -12,8 +12,10 @@
 
 The parameter names are nanoGPT's (``transformer.h.0.attn.c_attn.weight`` ...), so GPT-2 checkpoints map onto
 them by name (``GPT.from_pretrained``; ``pretrained.py`` reads the files). The heavy lifting happens inside nn's
-fused ops (F.linear, F.layer_norm, F.gelu, F.scaled_dot_product_attention, F.cross_entropy); this file only wires
-them together.
+fused ops (F.layer_norm, F.gelu, F.scaled_dot_product_attention, F.cross_entropy); with ``GPTConfig.fused=False``
+(nanoGPT's ``flash`` switch, ``numpy2gpt train --no-fused``) the same model runs through their composed twins
+(nn.functional.composed: the formulas written with Tensor ops), the same numbers more slowly. This file only
+wires them together.
 
 ``generate`` samples with a KV cache (``kv_cache.py``): after the prompt, each new token runs the model on that
 one position only, attending over the cached keys and values of the earlier tokens.
@@ -34,9 +36,10 @@ import numpy as np
 
 import numpy2gpt.nn as nn
 import numpy2gpt.nn.functional as F  # noqa: N812 - the name everyone uses, as in torch
-from numpy2gpt.autograd import Tensor, default_generator, is_grad_enabled, no_grad
+import numpy2gpt.nn.functional.composed as C  # noqa: N812 - the readable twins of F's functions
+from numpy2gpt.autograd import Tensor, default_generator, is_grad_enabled, no_grad, softmax_array
 from numpy2gpt.gpt import pretrained
-from numpy2gpt.gpt.heads import split_heads
+from numpy2gpt.gpt.heads import split_heads, split_heads_composed
 from numpy2gpt.gpt.kv_cache import KVCache, LayerKVCache
 from numpy2gpt.nn import init, optim
 
@@ -56,6 +59,7 @@ class GPTConfig:
     dropout: float = 0.0  # on embeddings, attention weights and residual branches while training
     bias: bool = True  # biases in the Linears and LayerNorms (GPT-2 has them; False is a bit better and faster)
     gelu_approximate: str = "none"  # "none": exact erf GELU as nanoGPT; "tanh": GPT-2's gelu_new
+    fused: bool = True  # nanoGPT's `flash`: nn's fused kernels, or (False) the same math composed from Tensor ops
 
     def __post_init__(self) -> None:
         for name in ("block_size", "vocab_size", "n_layer", "n_head", "n_embd"):
@@ -71,8 +75,29 @@ class GPTConfig:
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
         self.dropout = float(self.dropout)
+        if not isinstance(self.fused, (bool, np.bool_)):
+            raise ValueError(f"GPTConfig.fused must be True or False, got {self.fused!r}")
+        self.fused = bool(self.fused)
         if self.gelu_approximate not in ("none", "tanh"):
             raise ValueError(f"GPTConfig.gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
+
+
+def functional(config: GPTConfig) -> Any:
+    """The ops the model runs: nn.functional's fused kernels (one node each, with hand-written backward), or with
+    ``fused=False`` nn.functional.composed, the textbook formulas from Tensor ops (autograd derives the backward;
+    slower, and the path to read). Both have the same functions with the same arguments and give the same numbers."""
+    return F if config.fused else C
+
+
+class LayerNorm(nn.LayerNorm):
+    """nn.LayerNorm running through ``functional(config)``: (x - mean) / sqrt(var + eps) * weight + bias."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__(config.n_embd, bias=config.bias)
+        self.ops = functional(config)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.ops.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
 
 class CausalSelfAttention(nn.Module):
@@ -81,6 +106,8 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
+        self.ops = functional(config)
+        self.split_heads = split_heads if config.fused else split_heads_composed
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v for all heads
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -92,15 +119,15 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         # (B, T, 3C) -> q, k, v, each (B, H, T, hd): views, no copy (heads.py: the same as reshaping to
         # (B, T, 3, H, hd), permuting to (3, B, H, T, hd) and unbinding, with a backward that copies once)
-        q, k, v = split_heads(self.c_attn(x), self.n_head)
+        q, k, v = self.split_heads(self.c_attn(x), self.n_head)
         if kv_cache is not None:
             # inference only: the cached keys/values are plain arrays, no gradient could flow into them
             if is_grad_enabled():
                 raise RuntimeError("the KV cache is for inference: run the model under numpy2gpt.autograd.no_grad()")
-            k, v = (Tensor._wrap(a) for a in kv_cache.append(k.data, v.data))  # (B, H, T_cached + T, hd)
+            k, v = (Tensor(a) for a in kv_cache.append(k.data, v.data))  # (B, H, T_cached + T, hd), no copy
         # causal: query i sees keys 0..i; with a cache the mask is aligned bottom-right (the new queries are last)
         dropout_p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)  # (B, H, T, hd)
+        y = self.ops.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)  # (B, H, T, hd)
         y = y.transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.resid_dropout(self.c_proj(y))
 
@@ -110,13 +137,14 @@ class MLP(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
+        self.ops = functional(config)
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU(approximate=config.gelu_approximate)
+        self.approximate = config.gelu_approximate
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+        return self.dropout(self.c_proj(self.ops.gelu(self.c_fc(x), approximate=self.approximate)))
 
 
 class Block(nn.Module):
@@ -124,9 +152,9 @@ class Block(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_1 = LayerNorm(config)
         self.attn = CausalSelfAttention(config)
-        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.ln_2 = LayerNorm(config)
         self.mlp = MLP(config)
 
     def forward(self, x: Tensor, kv_cache: LayerKVCache | None = None) -> Tensor:
@@ -147,7 +175,7 @@ class GPT(nn.Module):
                 wpe=nn.Embedding(config.block_size, config.n_embd),  # learned position embeddings
                 drop=nn.Dropout(config.dropout),
                 h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-                ln_f=nn.LayerNorm(config.n_embd, bias=config.bias),
+                ln_f=LayerNorm(config),
             )
         )
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
@@ -180,6 +208,7 @@ class GPT(nn.Module):
         dropout: float = 0.0,
         block_size: int | None = None,
         allow_download: bool | None = None,
+        fused: bool = True,
     ) -> GPT:
         """A GPT with OpenAI's GPT-2 weights (Hugging Face layout; ``pretrained.py`` reads and translates them).
 
@@ -191,12 +220,13 @@ class GPT(nn.Module):
             block_size: crop the context (GPT-2 has 1024 positions) to save memory and time.
             allow_download: fall back to the Hugging Face Hub for a model name (needs ``huggingface_hub`` and a
                 network); defaults to True unless ``HF_HUB_OFFLINE`` is set.
+            fused: ``GPTConfig.fused``.
         """
         config_file, weights_file = pretrained.resolve(source, allow_download=allow_download)
         args = pretrained.config_from_hf(pretrained.read_config(config_file))
         weights = pretrained.read_weights(weights_file)
         pretrained.check_sizes(args, weights, config_file)  # before the model is sized from config.json
-        model = cls(GPTConfig(**args, dropout=dropout))
+        model = cls(GPTConfig(**args, dropout=dropout, fused=fused))
         pretrained.load_hf_state_dict(model, weights)
         if block_size is not None and block_size < model.config.block_size:
             model.crop_block_size(block_size)
@@ -219,7 +249,7 @@ class GPT(nn.Module):
         loss = None
         if targets is not None:
             targets = self._check_targets(targets, idx.shape)
-            loss = F.cross_entropy(logits, targets, ignore_index=-1)
+            loss = functional(self.config).cross_entropy(logits, targets, ignore_index=-1)
         return logits, loss
 
     @no_grad()
@@ -408,7 +438,7 @@ class GPT(nn.Module):
     def num_params(self, non_embedding: bool = True) -> int:
         """The number of parameters (the tied wte/lm_head weight counted once). With ``non_embedding`` the
         position embeddings are left out (the token embeddings count, as they are also the output layer)."""
-        n = sum(p.size for p in self.parameters())
+        n = self.num_parameters()  # nn.Module's count (each Parameter once)
         if non_embedding:
             n -= self.transformer.wpe.weight.size
         return n
@@ -490,8 +520,7 @@ def sample_from_logits(
     if top_k is not None and top_k < V:
         kth = np.partition(z, V - top_k, axis=-1)[:, V - top_k : V - top_k + 1]  # the k-th largest
         z = np.where(z < kth, -np.inf, z)
-    probs = np.exp(z - z.max(axis=-1, keepdims=True))
-    probs /= probs.sum(axis=-1, keepdims=True)
+    probs = softmax_array(z, axis=-1)  # autograd's one softmax kernel (the -inf of top-k give 0)
     if top_p is not None and top_p < 1.0:
         order = np.argsort(-probs, axis=-1, kind="stable")
         sorted_probs = np.take_along_axis(probs, order, axis=-1)

@@ -91,6 +91,7 @@ class TrainConfig:
     n_embd: int = _opt(128, "embedding width")
     dropout: float = _opt(0.0, "dropout probability (0 for small data, 0.1+ for fine-tuning)")
     bias: bool = _opt(False, "biases in Linear layers and LayerNorms")
+    fused: bool = _opt(True, "nn's fused kernels (--no-fused: the composed Tensor ops, slower, the same numbers)")
     # AdamW
     learning_rate: float = _opt(1e-3, "maximum learning rate")
     max_iters: int = _opt(2000, "total optimizer steps")
@@ -161,6 +162,7 @@ class TrainConfig:
             n_embd=self.n_embd,
             dropout=self.dropout,
             bias=self.bias,
+            fused=self.fused,
         )
 
     @property
@@ -305,7 +307,7 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
         log(note)
     run.weight_limit = weight_limit(model)
     log(
-        f"{model.num_params(non_embedding=False) / 1e6:.2f}M parameters, vocab {model.config.vocab_size}, "
+        f"{model.num_parameters() / 1e6:.2f}M parameters, vocab {model.config.vocab_size}, "
         f"{run.tokens_per_iter:,} tokens per iteration; float32 matmul peak of this machine: "
         f"{run.peak_flops / 1e9:.1f} GFLOP/s"
     )
@@ -381,12 +383,12 @@ def init_model(config: TrainConfig, vocab_size: int, checkpoint: dict[str, Any] 
     """The model to train: the checkpoint's, GPT-2's (``init_from`` gpt2*), or a new one. Returns it with the
     config, which for GPT-2 records GPT-2's architecture (so the checkpoint describes the model it holds)."""
     if checkpoint is not None:
-        model = GPT(GPTConfig(**{**checkpoint["model_args"], "dropout": config.dropout}))
+        model = GPT(GPTConfig(**{**checkpoint["model_args"], "dropout": config.dropout, "fused": config.fused}))
         model.load_state_dict(checkpoint["model"])
         log(f"resuming from {checkpoint['path']} at iteration {checkpoint['iter_num']}")
     elif config.init_from.startswith("gpt2"):
         model = GPT.from_pretrained(config.weights or config.init_from, dropout=config.dropout,
-                                    block_size=config.block_size)  # fmt: skip
+                                    block_size=config.block_size, fused=config.fused)  # fmt: skip
         config = dataclasses.replace(config, **{k: getattr(model.config, k) for k in MODEL_FIELDS})
         log(f"initialized from {config.weights or config.init_from}: {model.config}")
         if model.config.vocab_size != vocab_size:
