@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from numpy2gpt.nn.threads import ENV_VAR, busy_cpus, choose_threads, set_num_threads, usable_cpus
+from numpy2gpt.nn import threads
+from numpy2gpt.nn.threads import ENV_VAR, AdaptiveThreads, busy_cpus, choose_threads, set_num_threads, usable_cpus
 
 
 def auto(cores, busy, **kwargs):
@@ -100,3 +101,43 @@ def test_nothing_happens_on_import():
     env["OPENBLAS_NUM_THREADS"] = "2"
     env[ENV_VAR] = "1"  # read only when an entry point asks
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_adaptive_threads_follow_what_other_processes_use(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import numpy  # noqa: F401  (loads OpenBLAS)
+
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    n = len(cpus)
+
+    def reading(wall, own_cpu_s, idle_ticks):
+        """(wall s, this process's CPU s, /proc/stat): every CPU at 100 ticks a second, ``idle_ticks`` of them idle."""
+        return wall, own_cpu_s, {f"cpu{i}": (idle_ticks, round(100 * wall)) for i in cpus}
+
+    readings = iter([
+        reading(0.0, 0.0, 0),
+        reading(0.2, 0.2, 0),  # too soon after the last check: nothing measured
+        reading(1.0, 1.0, 0),  # 1 s, every CPU busy, 1 CPU of it ours: the others used n - 1
+        reading(2.0, 2.0, round(100 * (1 - 1 / n))),  # next second: 1 CPU busy in all, ours
+    ])  # fmt: skip
+    with threadpoolctl.threadpool_limits(limits=None):  # restores this process's setting on exit
+        adaptive = AdaptiveThreads(environ={})
+        adaptive.policy = threads.ThreadPolicy(threads=n, source="auto", usable=n)
+        monkeypatch.setattr(adaptive, "_reading", lambda: next(readings))
+        adaptive._mark = adaptive._reading()
+        assert adaptive.check() is None
+        changed = adaptive.check()
+        assert (changed is None and n == 1) or (changed.threads == 1 and changed.busy == pytest.approx(n - 1))
+        blas = [lib for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+        assert blas and all(lib["num_threads"] == 1 for lib in blas)
+        back = adaptive.check()
+        assert (back is None and n == 1) or (back.threads == n and back.busy == pytest.approx(0.0, abs=1e-9))
+
+
+def test_adaptive_threads_leave_an_explicit_count_alone():
+    pytest.importorskip("threadpoolctl")
+    import threadpoolctl
+
+    with threadpoolctl.threadpool_limits(limits=None):
+        adaptive = AdaptiveThreads(1, min_interval_s=0.0)
+        assert adaptive.policy.source == "argument" and adaptive.check() is None

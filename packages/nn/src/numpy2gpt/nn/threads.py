@@ -20,7 +20,8 @@ The rule (``choose_threads``): a positive ``n`` wins; else ``NUMPY2GPT_NUM_THREA
              ``sample_s`` seconds (/proc/stat), summed; elsewhere the 1-minute load average
     threads = max(1, round((usable - busy) / share))
 
-Call it at start-up (before this process is busy itself: its own work would count as busy). Setting the count
+Call it at start-up (before this process is busy itself: its own work would count as busy); during a run,
+``AdaptiveThreads`` re-measures without sleeping (busy CPUs minus this process's own CPU time). Setting the count
 needs ``threadpoolctl`` (an optional dependency here: without it the policy is computed but not applied, and
 ``ThreadPolicy.applied`` is False with the reason in ``note``). OpenBLAS's spin time (``OPENBLAS_THREAD_TIMEOUT``)
 is read only when NumPy is first imported, so it can be set in the environment of a process to be started, not
@@ -38,7 +39,15 @@ from typing import Any
 
 ENV_VAR = "NUMPY2GPT_NUM_THREADS"
 
-__all__ = ["ENV_VAR", "ThreadPolicy", "busy_cpus", "choose_threads", "set_num_threads", "usable_cpus"]
+__all__ = [
+    "ENV_VAR",
+    "AdaptiveThreads",
+    "ThreadPolicy",
+    "busy_cpus",
+    "choose_threads",
+    "set_num_threads",
+    "usable_cpus",
+]
 
 
 @dataclass
@@ -102,19 +111,12 @@ def _cpu_times() -> dict[str, tuple[int, int]]:
     return out
 
 
-def busy_cpus(sample_s: float = 0.1) -> float:
-    """How many of this process's CPUs other processes keep busy now: sum over them of 1 - their idle fraction during
-    ``sample_s`` seconds (this process sleeps meanwhile). Without /proc/stat: the 1-minute load average, capped."""
+def _busy_between(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> float:
+    """CPUs kept busy between two /proc/stat readings: the sum over this process's CPUs of 1 - their idle share."""
     try:
         allowed = {f"cpu{i}" for i in os.sched_getaffinity(0)}
-        before = _cpu_times()
-        time.sleep(sample_s)
-        after = _cpu_times()
-    except (AttributeError, OSError, ValueError, IndexError):
-        try:
-            return min(float(os.getloadavg()[0]), float(usable_cpus()))
-        except (AttributeError, OSError):
-            return 0.0
+    except (AttributeError, OSError):
+        allowed = set(after)
     busy = 0.0
     for name in allowed & before.keys() & after.keys():
         idle = after[name][0] - before[name][0]
@@ -122,6 +124,20 @@ def busy_cpus(sample_s: float = 0.1) -> float:
         if total > 0:
             busy += 1.0 - min(1.0, idle / total)
     return busy
+
+
+def busy_cpus(sample_s: float = 0.1) -> float:
+    """How many of this process's CPUs other processes keep busy now: sum over them of 1 - their idle fraction during
+    ``sample_s`` seconds (this process sleeps meanwhile). Without /proc/stat: the 1-minute load average, capped."""
+    try:
+        before = _cpu_times()
+        time.sleep(sample_s)
+        return _busy_between(before, _cpu_times())
+    except (OSError, ValueError, IndexError):
+        try:
+            return min(float(os.getloadavg()[0]), float(usable_cpus()))
+        except (AttributeError, OSError):
+            return 0.0
 
 
 def _from_env(environ: Mapping[str, str]) -> int | None:
@@ -174,7 +190,11 @@ def set_num_threads(n: int | None = None, *, share: int = 1, environ: Mapping[st
         share: processes on this machine sharing its CPUs (MPI ranks per node).
         environ: where to read ``NUMPY2GPT_NUM_THREADS`` (default ``os.environ``).
     """
-    policy = choose_threads(n, share=share, environ=environ)
+    return _apply(choose_threads(n, share=share, environ=environ))
+
+
+def _apply(policy: ThreadPolicy) -> ThreadPolicy:
+    """Set ``policy.threads`` in every loaded BLAS/OpenMP library (threadpoolctl); record what happened."""
     try:
         from threadpoolctl import threadpool_info, threadpool_limits
     except ImportError:
@@ -186,3 +206,62 @@ def set_num_threads(n: int | None = None, *, share: int = 1, environ: Mapping[st
     if not policy.applied:
         policy.note = "threadpoolctl found no BLAS or OpenMP library loaded"
     return policy
+
+
+class AdaptiveThreads:
+    """The thread policy kept up to date during a run: other processes that start (or stop) after start-up change
+    the count at the next ``check()``, without sleeping to measure.
+
+    ``check()`` compares the CPUs kept busy since the last check (/proc/stat) with this process's own CPU time over
+    the same wall time (``os.times``, its spinning BLAS workers included): the difference is what other processes
+    used, and the count becomes ``round((usable - others) / share)``, at least 1. Call it every so often (each
+    evaluation, or every few seconds of training); it returns the new policy when the count changed, else None.
+    An explicit count (argument or ``NUMPY2GPT_NUM_THREADS``) is never changed.
+
+    Args:
+        n, share, environ: as ``set_num_threads`` (which the constructor calls).
+        min_interval_s: checks closer together than this do nothing (too few clock ticks to measure).
+    """
+
+    def __init__(
+        self,
+        n: int | None = None,
+        *,
+        share: int = 1,
+        environ: Mapping[str, str] | None = None,
+        min_interval_s: float = 0.5,
+    ) -> None:
+        self.policy = set_num_threads(n, share=share, environ=environ)
+        self.share, self.min_interval_s = share, min_interval_s
+        self._mark = self._reading()
+
+    @staticmethod
+    def _reading() -> tuple[float, float, dict[str, tuple[int, int]] | None]:
+        """(wall time, this process's CPU seconds, per-CPU /proc/stat ticks or None where there is none)."""
+        own = os.times()
+        try:
+            ticks = _cpu_times()
+        except (OSError, ValueError, IndexError):
+            ticks = None
+        return time.monotonic(), own.user + own.system, ticks
+
+    def others(self, before: tuple, after: tuple) -> float:
+        """CPUs that other processes kept busy between two readings."""
+        wall = after[0] - before[0]
+        if before[2] is None or after[2] is None or wall <= 0:
+            return 0.0
+        return max(0.0, _busy_between(before[2], after[2]) - (after[1] - before[1]) / wall)
+
+    def check(self) -> ThreadPolicy | None:
+        """Re-measure and re-apply if the count changed; the new policy, or None."""
+        if self.policy.source != "auto":
+            return None
+        now = self._reading()
+        if now[0] - self._mark[0] < self.min_interval_s:
+            return None
+        others, self._mark = self.others(self._mark, now), now
+        threads = max(1, round((self.policy.usable - others) / self.share))
+        if threads == self.policy.threads:
+            return None
+        self.policy = _apply(ThreadPolicy(threads=threads, source="auto", usable=self.policy.usable, busy=others))
+        return self.policy
