@@ -222,3 +222,15 @@ def test_a_lookup_into_a_parameter_is_not_the_parameter():
     assert tanh.startswith("    f") and not tanh.startswith("     ")  # top level, in no subgraph
     transpose = next(line for line in lines if "Transpose" in line)
     assert transpose.startswith("        ")  # weight.T belongs to fc
+
+
+@pytest.mark.parametrize("with_dot", [True, False])
+def test_ipython_shows_one_rich_format(monkeypatch, tmp_path, with_dot):
+    interactiveshell = pytest.importorskip("IPython.core.interactiveshell", reason="needs IPython (notebook tests)")
+    if with_dot:
+        _fake_dot(monkeypatch, tmp_path, FAKE_DOT)
+    else:
+        monkeypatch.setattr(shutil, "which", lambda name: None)
+    formatter = interactiveshell.InteractiveShell.instance().display_formatter
+    data, _ = formatter.format(ag.to_dot(_small_graph()[-1]))
+    assert set(data) == ({"image/svg+xml", "text/plain"} if with_dot else {"text/markdown", "text/plain"})
