@@ -27,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from numpy2gpt import nn
+from numpy2gpt.gpt.data import describe_tokenizer
 from numpy2gpt.nn.serialization import CheckpointError  # one error type for every unusable checkpoint
 
 __all__ = ["CHECKPOINT_NAME", "RUN_FORMAT", "CheckpointError", "check_model_args", "checkpoint_path",
-           "load_checkpoint", "save_checkpoint"]  # fmt: skip
+           "load_checkpoint", "load_resumable", "save_checkpoint"]  # fmt: skip
 
 CHECKPOINT_NAME = "ckpt.n2g"
 RUN_FORMAT = "numpy2gpt-training-run"  # what the saved tree is (nn.serialization.FORMAT names the file's layout)
@@ -131,3 +132,24 @@ def check_model_args(saved: Mapping[str, Any], wanted: Mapping[str, Any], path: 
             f"checkpoint {path} was trained with a different model; " + "; ".join(diffs) + ". "
             "Drop these options to resume with the checkpoint's model, or train from scratch in another --out-dir."
         )
+
+
+def load_resumable(
+    ckpt_file: Path, wanted: Mapping[str, Any], meta: Mapping[str, Any], data_dir: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """The checkpoint to resume from, checked: it holds the training state, its model is the one asked for
+    (``wanted``: model_args fields, see ``check_model_args``), and its tokenizer is the data's (``meta``)."""
+    checkpoint = load_checkpoint(ckpt_file)
+    missing = [k for k in RESUME_KEYS if k not in checkpoint]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {ckpt_file} lacks {', '.join(missing)}: it can be sampled from but not resumed"
+        )
+    check_model_args(checkpoint["model_args"], wanted, ckpt_file)
+    if checkpoint["tokenizer"].get("tokenizer") != meta.get("tokenizer"):  # same size, other tokens
+        raise CheckpointError(
+            f"checkpoint {ckpt_file} was trained on data with another tokenizer than {data_dir} (checkpoint: "
+            f"{describe_tokenizer(checkpoint['tokenizer'])}; data: {describe_tokenizer(meta)}): "
+            "resume with the run's own data, or train from scratch in another --out-dir"
+        )
+    return checkpoint

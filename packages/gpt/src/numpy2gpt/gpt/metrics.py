@@ -5,21 +5,27 @@ Two kinds of record, appended as the run goes:
     {"iter": 10, "loss": 2.31, "lr": 0.001, "ms": 35.2}        a training step's log line
     {"iter": 250, "train_loss": 1.9, "val_loss": 2.0}           an evaluation
 
-A resumed run keeps the records up to its checkpoint's iteration and appends after them.
+A resumed run keeps the records up to its checkpoint's iteration and appends after them. ``measure_matmul_peak``
+is the yardstick of the log's "% of matmul peak".
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from numpy2gpt.nn.serialization import atomic_write
 
 METRICS_NAME = "metrics.jsonl"
 PLOT_NAME = "loss.png"
 
-__all__ = ["METRICS_NAME", "PLOT_NAME", "keep_until", "plot_losses", "read_metrics", "write_metrics"]
+__all__ = ["METRICS_NAME", "PLOT_NAME", "keep_until", "measure_matmul_peak", "plot_losses", "read_metrics",
+           "write_metrics"]  # fmt: skip
 
 
 def write_metrics(path: Path, record: dict[str, Any]) -> None:
@@ -83,3 +89,23 @@ def plot_losses(metrics_file: Path, png: Path) -> Path | None:
     with atomic_write(png) as f:
         fig.savefig(f, format="png")
     return png
+
+
+def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
+    """This machine's float32 matmul speed in FLOP/s: the best of repeated n x n @ n x n products (2 n^3 FLOPs
+    each) over about ``seconds``. The yardstick for how well training uses the CPU.
+
+    Other programs running at the same time make it read low; ``train`` measures again at every evaluation and
+    keeps the best, so the estimate only improves."""
+    rng = np.random.default_rng(0)  # its own generator: the training stream is untouched
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), dtype=np.float32)
+    np.matmul(a, b, out=out)  # warm-up (thread pool, caches)
+    best = math.inf
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best

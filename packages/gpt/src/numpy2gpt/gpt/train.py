@@ -36,15 +36,15 @@ from tqdm.auto import tqdm
 import numpy2gpt.autograd as ag
 from numpy2gpt.gpt import data as gdata
 from numpy2gpt.gpt import distributed
-from numpy2gpt.gpt.checkpoint import (
-    RESUME_KEYS,
-    CheckpointError,
-    check_model_args,
-    checkpoint_path,
-    load_checkpoint,
-    save_checkpoint,
+from numpy2gpt.gpt.checkpoint import CheckpointError, checkpoint_path, load_resumable, save_checkpoint
+from numpy2gpt.gpt.metrics import (
+    METRICS_NAME,
+    PLOT_NAME,
+    keep_until,
+    measure_matmul_peak,
+    plot_losses,
+    write_metrics,
 )
-from numpy2gpt.gpt.metrics import METRICS_NAME, PLOT_NAME, keep_until, plot_losses, write_metrics
 from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.nn import optim
 from numpy2gpt.nn.optim.lr_scheduler import cosine_warmup_lr
@@ -289,7 +289,8 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
     ag.manual_seed(config.seed)
     checkpoint = None
     if config.init_from == "resume":  # read by rank 0, sent to the other ranks
-        resumable = load_resumable(checkpoint_path(out_dir), config, meta, data_dir) if world.is_main else None
+        wanted = {k: getattr(config, k) for k in MODEL_FIELDS} | {"vocab_size": int(meta["vocab_size"])}
+        resumable = load_resumable(checkpoint_path(out_dir), wanted, meta, data_dir) if world.is_main else None
         checkpoint = world.broadcast(resumable)
     model, config = init_model(config, int(meta["vocab_size"]), checkpoint)
     world.broadcast_parameters(model.parameters())  # every rank starts from rank 0's weights
@@ -359,26 +360,6 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
 # the steps, in the order train() uses them
 
 
-def load_resumable(ckpt_file: Path, config: TrainConfig, meta: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    """The checkpoint to resume from, checked: it holds the training state, its model is the one ``config`` asks
-    for, and its tokenizer is the data's."""
-    checkpoint = load_checkpoint(ckpt_file)
-    missing = [k for k in RESUME_KEYS if k not in checkpoint]
-    if missing:
-        raise CheckpointError(
-            f"checkpoint {ckpt_file} lacks {', '.join(missing)}: it can be sampled from but not resumed"
-        )
-    wanted = {k: getattr(config, k) for k in MODEL_FIELDS} | {"vocab_size": int(meta["vocab_size"])}
-    check_model_args(checkpoint["model_args"], wanted, ckpt_file)
-    if checkpoint["tokenizer"].get("tokenizer") != meta.get("tokenizer"):  # same size, other tokens
-        raise CheckpointError(
-            f"checkpoint {ckpt_file} was trained on data with another tokenizer than {data_dir} (checkpoint: "
-            f"{gdata.describe_tokenizer(checkpoint['tokenizer'])}; data: {gdata.describe_tokenizer(meta)}): "
-            "resume with the run's own data, or train from scratch in another --out-dir"
-        )
-    return checkpoint
-
-
 def init_model(config: TrainConfig, vocab_size: int, checkpoint: dict[str, Any] | None) -> tuple[GPT, TrainConfig]:
     """The model to train: the checkpoint's, GPT-2's (``init_from`` gpt2*), or a new one. Returns it with the
     config, which for GPT-2 records GPT-2's architecture (so the checkpoint describes the model it holds)."""
@@ -440,26 +421,6 @@ def eval_only(run: Run, checkpoint: dict[str, Any] | None) -> TrainResult:
     log(f"step {iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
     best = float(checkpoint["best_val_loss"]) if checkpoint is not None else losses["val"]
     return TrainResult(run.model, iter_num, losses["train"], losses["val"], best, None, 0.0, 0.0)
-
-
-def measure_matmul_peak(n: int = 1024, seconds: float = 0.3) -> float:
-    """This machine's float32 matmul speed in FLOP/s: the best of repeated n x n @ n x n products (2 n^3 FLOPs
-    each) over about ``seconds``. The yardstick for how well training uses the CPU.
-
-    Other programs running at the same time make it read low; ``train`` measures again at every evaluation and
-    keeps the best, so the estimate only improves."""
-    rng = np.random.default_rng(0)  # its own generator: the training stream is untouched
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty((n, n), dtype=np.float32)
-    np.matmul(a, b, out=out)  # warm-up (thread pool, caches)
-    best = math.inf
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t0 = time.perf_counter()
-        np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best
 
 
 def estimate_loss(
