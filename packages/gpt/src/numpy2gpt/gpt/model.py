@@ -10,15 +10,9 @@
           y = softmax(q k^T / sqrt(hd) + causal mask) v, then c_proj (C -> C) and dropout
     mlp:  c_proj(gelu(c_fc(x))) with c_fc C -> 4C and c_proj 4C -> C, then dropout
 
-The parameter names are nanoGPT's (``transformer.h.0.attn.c_attn.weight`` ...), so GPT-2 checkpoints map onto
-them by name (``GPT.from_pretrained``; ``pretrained.py`` reads the files). The heavy lifting happens inside nn's
-fused ops (F.layer_norm, F.gelu, F.scaled_dot_product_attention, F.cross_entropy); with ``GPTConfig.fused=False``
-(nanoGPT's ``flash`` switch, ``numpy2gpt train --no-fused``) the same model runs through their composed twins
-(nn.functional.composed: the formulas written with Tensor ops), the same numbers more slowly. This file only
-wires them together.
-
-``generate`` samples with a KV cache (``kv_cache.py``): after the prompt, each new token runs the model on that
-one position only, attending over the cached keys and values of the earlier tokens.
+The parameter names are nanoGPT's, so GPT-2's weights load by name (``GPT.from_pretrained``). ``GPTConfig.fused``
+(nanoGPT's ``flash``) picks nn's fused kernels or their composed twins, the formulas in Tensor ops (the same numbers,
+slower). ``generate`` samples with a KV cache (kv_cache.py): one position per new token.
 """
 
 # nanoGPT's shape names: B batch, T time, C channels, V vocabulary, L layers, H heads, Q head size

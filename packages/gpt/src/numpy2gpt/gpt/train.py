@@ -10,12 +10,10 @@
               optimizer_step: clip the gradient norm, AdamW step, zero the gradients
               every log_interval: loss, lr, ms/iter, tokens/s, GFLOP/s (% of this machine's matmul peak)
 
-What changes as the run goes (iteration, best val loss, timings) lives in one ``Run`` dataclass passed to each
-step. Everything random (weight init, batches, dropout) draws from ``numpy2gpt.autograd.default_generator()``,
-seeded once with ``seed``; the checkpoint saves its state, so 100 + 100 resumed iterations give exactly the
-weights of one 200-iteration run. Evaluation draws from a generator seeded by (seed, iter_num), so evaluating
-never changes the training stream. Under ``mpiexec -n N`` every rank runs this loop on its share of each step's
-micro-batches and the ranks average their gradients before the step (data parallelism: distributed.py).
+What changes as the run goes lives in one ``Run`` dataclass passed to each step. Everything random draws from
+``numpy2gpt.autograd.default_generator()`` (seeded once), whose state the checkpoint keeps: 100 + 100 resumed
+iterations equal one 200-iteration run bit for bit. Under ``mpiexec -n N`` each rank runs this loop on its share of
+the micro-batches and the ranks average their gradients before the step (distributed.py).
 """
 
 from __future__ import annotations
