@@ -234,3 +234,14 @@ def test_ipython_shows_one_rich_format(monkeypatch, tmp_path, with_dot):
     formatter = interactiveshell.InteractiveShell.instance().display_formatter
     data, _ = formatter.format(ag.to_dot(_small_graph()[-1]))
     assert set(data) == ({"image/svg+xml", "text/plain"} if with_dot else {"text/markdown", "text/plain"})
+
+
+def test_params_can_be_anything_with_named_parameters():
+    p = _block_params(np.random.default_rng(0))
+
+    class Block:  # what a Module offers
+        def named_parameters(self):
+            return iter(p.items())
+
+    y = _block(Tensor(np.ones((3, 4)), name="x"), p)
+    assert str(ag.to_dot(y, params=Block())) == str(ag.to_dot(y, params=p))

@@ -8,8 +8,8 @@ Both return a ``GraphPicture``: the text itself (a ``str``, so it prints and pas
 itself. In a notebook it shows as an SVG image rendered by Graphviz's ``dot`` program when it is installed, and
 as a Mermaid diagram otherwise; ``.save("g.svg")`` or ``.save("g.png")`` writes a file.
 
-``params=dict(model.named_parameters())`` names the parameters in the picture and groups the nodes by module
-(one box per layer, ``h.0``, with ``attn``, ``mlp``... inside), so a model's graph stays readable.
+``params=model`` (or ``dict(model.named_parameters())``) names the parameters in the picture and groups the nodes
+by module (one box per layer, ``h.0``, with ``attn``, ``mlp``... inside), so a model's graph stays readable.
 
 Constant 0-d operands (the ``2`` in ``x * 2``, the ``1`` in ``1 - y``) are not drawn as boxes of their own:
 they are written into their Function's label (``Mul · 2``), which keeps pictures readable.
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from typing import Any
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.tensor import Tensor
 
-Params = Mapping[str, Tensor] | Iterable[tuple[str, Tensor]]
+Params = Any  # a Module (anything with named_parameters()), a dict {name: Tensor}, or (name, Tensor) pairs
 _DIRECTIONS = ("TB", "TD", "BT", "LR", "RL")
 
 
@@ -172,8 +172,11 @@ class _Layout:
 
 
 def _names(params: Params | None) -> dict[int, str]:
+    """id(tensor) -> name, from a dict, (name, tensor) pairs, or anything with ``named_parameters()`` (a Module)."""
     if params is None:
         return {}
+    if hasattr(params, "named_parameters"):
+        params = params.named_parameters()
     items = params.items() if isinstance(params, Mapping) else params
     return {id(t): name for name, t in items}
 
@@ -371,8 +374,8 @@ def _check_direction(direction: str) -> str:
 def to_mermaid(root: Tensor, direction: str = "TB", params: Params | None = None) -> GraphPicture:
     """The graph behind ``root`` as a Mermaid flowchart (paste into Markdown inside a ```mermaid block).
 
-    Leaves are green boxes, computed tensors blue boxes, Functions orange rounded nodes. ``params`` (a dict or
-    ``model.named_parameters()``) names the parameters and groups the nodes by module, one subgraph each."""
+    Leaves are green boxes, computed tensors blue boxes, Functions orange rounded nodes. ``params`` (a Module, a
+    dict or ``model.named_parameters()``) names the parameters and groups the nodes by module, one subgraph each."""
     layout = _layout(root, params)
     direction = _check_direction(direction)
     return GraphPicture(_mermaid(layout, direction), layout, direction)
@@ -381,7 +384,8 @@ def to_mermaid(root: Tensor, direction: str = "TB", params: Params | None = None
 def to_dot(root: Tensor, rankdir: str = "TB", params: Params | None = None) -> GraphPicture:
     """The graph behind ``root`` in Graphviz DOT (render with ``dot -Tsvg``, or just display it in a notebook).
 
-    ``params`` (a dict or ``model.named_parameters()``) names the parameters and draws one box per module."""
+    ``params`` (a Module, a dict or ``model.named_parameters()``) names the parameters and draws one box per
+    module."""
     layout = _layout(root, params)
     rankdir = _check_direction(rankdir)
     return GraphPicture(_dot(layout, rankdir), layout, rankdir)

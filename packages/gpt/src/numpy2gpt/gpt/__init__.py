@@ -1,13 +1,15 @@
 """numpy2gpt.gpt: nanoGPT in NumPy.
 
     model.py       GPTConfig, GPT (nanoGPT's architecture and parameter names; generate with a KV cache)
-    tokenizer.py   CharTokenizer, GPT2Tokenizer, load_tokenizer
+    tokenizer.py   CharTokenizer, GPT2Tokenizer, BPETokenizer (trained on your corpus), load_tokenizer
     data.py        prepare, load_meta, load_split, get_batch
     train.py       TrainConfig, train (nanoGPT's train.py)
     sample.py      sample (nanoGPT's sample.py, streaming)
+    evaluate.py    evaluate: loss and perplexity over a whole text, every token once
+    export.py      export: a checkpoint in Hugging Face's GPT-2 layout
     checkpoint.py  what a checkpoint holds; load_checkpoint
     pretrained.py  reading OpenAI's GPT-2 weights (GPT.from_pretrained)
-    cli.py         the ``numpy2gpt`` command
+    cli.py         the ``numpy2gpt`` command (config_file.py: nanoGPT's flags and config/*.py files)
 
 The names below import lazily, so ``import numpy2gpt.gpt.tokenizer`` does not load the model or the trainer.
 (``train`` and ``sample`` are the modules; their functions are ``numpy2gpt.gpt.train.train`` and
