@@ -259,3 +259,19 @@ def test_non_numbers_raise_type_error(bad):
 def test_gradcheck_on_a_0d_tensor():
     assert ag.gradcheck(lambda x: (x * x).exp(), Tensor(np.float32(0.5)))
     assert ag.gradcheck(lambda x: x.sin(), np.float64(0.3))
+
+
+def test_no_degrees_of_freedom_gives_nan_gradients_without_numpy_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a 0 * inf anywhere in the graph would warn
+        x = Tensor([1.0, 2.0], requires_grad=True)
+        (g,) = ag.grad(x.var(correction=2), x, create_graph=True)
+        assert np.isnan(g.data).all()
+        (h,) = ag.grad(g.sum(), x)
+        assert np.isnan(h.data).all()
+        e = Tensor(np.zeros((0,)), requires_grad=True)
+        (g,) = ag.grad(e.std(), e, create_graph=True)
+        (h,) = ag.grad(g.sum(), e, allow_unused=True)
+        assert g.shape == (0,) and (h is None or h.shape == (0,))

@@ -148,8 +148,8 @@ def var(
     """Variance over ``dim``: sum((x - mean)**2) / max(n - correction, 0), n the number of elements reduced.
     ``correction=1`` (the default, as in PyTorch; ``unbiased=False`` means 0) is the unbiased estimate;
     ``correction=0`` is NumPy's default. With n <= correction that divides by 0: inf, or nan where all values
-    are equal, as PyTorch and NumPy. Built from the ops above, so its gradient needs no code of its own:
-    dx = dy * 2 (x - mean) / (n - correction) (the mean's own term sums to zero)."""
+    are equal, as PyTorch and NumPy (with a nan gradient). Otherwise built from the ops above, so its gradient
+    needs no code of its own: dx = dy * 2 (x - mean) / (n - correction) (the mean's own term sums to zero)."""
     x = as_float(x)
     axes, keep = _reduce_args("var", x, dim, keepdim, axis, keepdims)
     if unbiased is not None and correction is not None:
@@ -157,9 +157,21 @@ def var(
     correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
     centered = x - mean(x, axes, keepdim=True)
     dof = _count(x.shape, axes) - correction
-    scale = 1.0 / dof if dof > 0 else math.inf  # no degrees of freedom: inf, or 0 * inf = nan, as PyTorch
-    with np.errstate(invalid="ignore"):
-        return sum(centered * centered, axes, keep) * scale
+    squares = sum(centered * centered, axes, keep)
+    return squares * (1.0 / dof) if dof > 0 else NoDegreesOfFreedom()(squares)
+
+
+class NoDegreesOfFreedom(Function):
+    """y = s / 0 for a variance with n <= correction: inf where s > 0, nan where s = 0 (PyTorch's and NumPy's
+    values).  ds = nan: the variance is undefined there (PyTorch gives inf or nan; nan is kept warning-free,
+    where inf would make NumPy warn about 0 * inf further back)."""
+
+    def forward(self, s: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return s / np.zeros((), dtype=s.dtype)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * math.nan
 
 
 def std(
