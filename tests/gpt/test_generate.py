@@ -8,7 +8,8 @@ import pytest
 
 import numpy2gpt.autograd as ag
 from numpy2gpt.gpt.kv_cache import KVCache, LayerKVCache
-from numpy2gpt.gpt.model import GPT, GPTConfig, sample_from_logits
+from numpy2gpt.gpt.model import GPT, GPTConfig
+from numpy2gpt.gpt.sampling import sample_from_logits
 
 TINY = dict(block_size=16, vocab_size=50, n_layer=2, n_head=2, n_embd=32, dropout=0.0, bias=True)
 

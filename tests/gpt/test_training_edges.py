@@ -217,7 +217,7 @@ def test_sampling_a_checkpoint_with_nan_weights_fails(tmp_path, text_file, capsy
 
 
 def test_non_finite_logits_are_an_error_not_a_sample():
-    from numpy2gpt.gpt.model import sample_from_logits
+    from numpy2gpt.gpt.sampling import sample_from_logits
 
     for temperature in (0.0, 1.0):
         with pytest.raises(ValueError, match="not finite"):

@@ -1,9 +1,11 @@
 """numpy2gpt.gpt: nanoGPT in NumPy.
 
     model.py       GPTConfig, GPT (nanoGPT's architecture and parameter names; generate with a KV cache)
+    sampling.py    sample_from_logits: temperature, top-k, top-p, one draw per row
     tokenizer.py   CharTokenizer, GPT2Tokenizer, BPETokenizer (trained on your corpus), load_tokenizer
     data.py        prepare, load_meta, load_split, get_batch
     train.py       TrainConfig, train (nanoGPT's train.py)
+    metrics.py     metrics.jsonl, the loss plot, the machine's matmul peak
     sample.py      sample (nanoGPT's sample.py, streaming)
     evaluate.py    evaluate: loss and perplexity over a whole text, every token once
     export.py      export: a checkpoint in Hugging Face's GPT-2 layout
