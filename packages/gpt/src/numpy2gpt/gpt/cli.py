@@ -210,6 +210,59 @@ def resume_settings(saved: dict[str, Any], out_dir: str | Path) -> dict[str, Any
     return settings
 
 
+def run_prepare(args: argparse.Namespace) -> None:
+    """``numpy2gpt prepare``: tokenize a corpus into a data folder and say what was made."""
+    from numpy2gpt.gpt import data
+
+    cfg = TrainConfig(dataset=args.dataset, data_file=args.data_file or "", tokenizer=args.tokenizer,
+                      vocab_size=args.vocab_size)  # fmt: skip
+    out = args.out or cfg.resolved_data_dir()
+    data.prepare(dataset=args.dataset, data_file=args.data_file, out_dir=out, tokenizer=args.tokenizer,
+                 block_size=args.block_size, vocab_size=args.vocab_size,
+                 tokenizer_file=args.tokenizer_file)  # fmt: skip
+    meta = data.load_meta(out)
+    print(
+        f"prepared {meta['source']} in {out}: vocab {meta['vocab_size']}, "
+        f"{meta['train_tokens']:,} train and {meta['val_tokens']:,} val tokens"
+    )
+
+
+def run_train(args: argparse.Namespace) -> None:
+    """``numpy2gpt train``: the configuration from the flags (and file, and checkpoint), then ``train``."""
+    from numpy2gpt.gpt.train import train
+
+    allocator.keep_freed_memory()  # the process is a training run: reuse freed memory (see allocator.py)
+    config = train_config_from_args(args)
+    args.out_dir = config.out_dir  # where the checkpoint is, should the run be interrupted
+    train(config)
+
+
+def run_eval(args: argparse.Namespace) -> None:
+    """``numpy2gpt eval``: loss and perplexity of a checkpoint (or GPT-2) over a text or a prepared split."""
+    from numpy2gpt.gpt.evaluate import evaluate
+
+    evaluate(args.checkpoint or args.out_dir, data_file=args.data_file, data_dir=args.data_dir,
+             split=args.split, init_from=args.init_from, weights=args.weights, stride=args.stride,
+             batch_size=args.batch_size)  # fmt: skip
+
+
+def run_export(args: argparse.Namespace) -> None:
+    """``numpy2gpt export``: a checkpoint in Hugging Face's GPT-2 layout."""
+    from numpy2gpt.gpt.export import export
+
+    export(args.checkpoint, args.folder)
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    """``numpy2gpt sample``: stream text from a checkpoint or from GPT-2."""
+    from numpy2gpt.gpt.sample import read_prompt, sample
+
+    sample(checkpoint=args.checkpoint or args.out_dir, prompt=read_prompt(args.prompt, args.prompt_file),
+           num_samples=args.num_samples, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+           top_k=args.top_k or None, top_p=args.top_p, seed=args.seed, init_from=args.init_from,
+           weights=args.weights)  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``numpy2gpt`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code: 0 on success, 1 for an
     error that names a bad input (printed on stderr, no traceback), 130 when interrupted; argparse exits with 2
@@ -219,60 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from numpy2gpt.gpt.checkpoint import CheckpointError, checkpoint_path
     from numpy2gpt.gpt.train import TrainingDiverged
 
-    out_dir = getattr(args, "out_dir", TrainConfig.out_dir)  # where `train` keeps its checkpoint
+    commands = {"prepare": run_prepare, "train": run_train, "eval": run_eval, "export": run_export,
+                "sample": run_sample}  # fmt: skip
     try:
-        if args.command == "prepare":
-            from numpy2gpt.gpt import data
-
-            cfg = TrainConfig(dataset=args.dataset, data_file=args.data_file or "", tokenizer=args.tokenizer,
-                              vocab_size=args.vocab_size)  # fmt: skip
-            out = args.out or cfg.resolved_data_dir()
-            data.prepare(
-                dataset=args.dataset,
-                data_file=args.data_file,
-                out_dir=out,
-                tokenizer=args.tokenizer,
-                block_size=args.block_size,
-                vocab_size=args.vocab_size,
-                tokenizer_file=args.tokenizer_file,
-            )
-            meta = data.load_meta(out)
-            print(
-                f"prepared {meta['source']} in {out}: vocab {meta['vocab_size']}, "
-                f"{meta['train_tokens']:,} train and {meta['val_tokens']:,} val tokens"
-            )
-        elif args.command == "train":
-            from numpy2gpt.gpt.train import train
-
-            allocator.keep_freed_memory()  # the process is a training run: reuse freed memory (see allocator.py)
-            config = train_config_from_args(args)
-            out_dir = config.out_dir
-            train(config)
-        elif args.command == "eval":
-            from numpy2gpt.gpt.evaluate import evaluate
-
-            evaluate(args.checkpoint or args.out_dir, data_file=args.data_file, data_dir=args.data_dir,
-                     split=args.split, init_from=args.init_from, weights=args.weights, stride=args.stride,
-                     batch_size=args.batch_size)  # fmt: skip
-        elif args.command == "export":
-            from numpy2gpt.gpt.export import export
-
-            export(args.checkpoint, args.folder)
-        elif args.command == "sample":
-            from numpy2gpt.gpt.sample import read_prompt, sample
-
-            sample(
-                checkpoint=args.checkpoint or args.out_dir,
-                prompt=read_prompt(args.prompt, args.prompt_file),
-                num_samples=args.num_samples,
-                max_new_tokens=args.max_new_tokens,
-                temperature=args.temperature,
-                top_k=args.top_k or None,
-                top_p=args.top_p,
-                seed=args.seed,
-                init_from=args.init_from,
-                weights=args.weights,
-            )
+        commands[args.command](args)
     except (CheckpointError, TrainingDiverged, OSError, ValueError, KeyError, ImportError) as e:
         # errors that name a bad input: a missing or unreadable file (OSError: a folder given as a file too),
         # GPT-2 weights that do not match (KeyError), safetensors not installed (ImportError), ...
@@ -289,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         hint = ""
         if args.command == "train":
-            kept = checkpoint_path(out_dir).is_file()
+            kept = checkpoint_path(getattr(args, "out_dir", TrainConfig.out_dir)).is_file()
             hint = " (the last checkpoint is kept; continue with --resume)" if kept else " (no checkpoint was saved)"
         print(f"\nnumpy2gpt {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

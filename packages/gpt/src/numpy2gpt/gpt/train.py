@@ -272,16 +272,7 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
     remove_stale_temporaries(out_dir)  # what a killed save left behind
 
     # ---- data
-    if world.local_rank > 0:
-        world.barrier()  # this machine's first rank prepares the data; the others then find it ready
-    data_dir = gdata.ensure_data(
-        config.resolved_data_dir(), config.dataset, config.data_file or None, config.tokenizer, config.block_size,
-        given=bool(config.data_dir), log=log, vocab_size=config.vocab_size,
-    )  # fmt: skip
-    if world.local_rank == 0:
-        world.barrier()
-    meta = gdata.load_meta(data_dir)
-    splits = gdata.load_splits(data_dir, config.block_size)
+    data_dir, meta, splits = load_data(config, world)
 
     # ---- model and optimizer
     ag.manual_seed(config.seed)
@@ -356,6 +347,20 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
 
 # ----------------------------------------------------------------------------------------------------------------
 # the steps, in the order train() uses them
+
+
+def load_data(config: TrainConfig, world: distributed.World) -> tuple[Path, dict[str, Any], dict[str, np.ndarray]]:
+    """The run's prepared data folder (prepared first unless it is ready: by one rank per machine while the others
+    wait), its meta.json, and its train and val splits."""
+    if world.local_rank > 0:
+        world.barrier()  # this machine's first rank prepares the data; the others then find it ready
+    data_dir = gdata.ensure_data(
+        config.resolved_data_dir(), config.dataset, config.data_file or None, config.tokenizer, config.block_size,
+        given=bool(config.data_dir), log=log, vocab_size=config.vocab_size,
+    )  # fmt: skip
+    if world.local_rank == 0:
+        world.barrier()
+    return data_dir, gdata.load_meta(data_dir), gdata.load_splits(data_dir, config.block_size)
 
 
 def init_model(config: TrainConfig, vocab_size: int, checkpoint: dict[str, Any] | None) -> tuple[GPT, TrainConfig]:
