@@ -275,3 +275,26 @@ def test_no_degrees_of_freedom_gives_nan_gradients_without_numpy_warnings():
         (g,) = ag.grad(e.std(), e, create_graph=True)
         (h,) = ag.grad(g.sum(), e, allow_unused=True)
         assert g.shape == (0,) and (h is None or h.shape == (0,))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["x+2", "x*np.int64(3)", "maximum(x, 2)", "x.clip(0, 3)", "x.clip(0.5)", "x.clip(max=np.float64(2.5))", "x-0.5"],
+)
+def test_scalars_do_not_widen_a_tensor_of_their_kind(name):
+    """As PyTorch: an int32 tensor with a Python int stays int32, with a float it becomes float32 (H2's
+    property tests found int64 and float64)."""
+    ops = {
+        "x+2": (lambda x: x + 2, lambda t: t + 2),
+        "x*np.int64(3)": (lambda x: x * np.int64(3), lambda t: t * 3),
+        "maximum(x, 2)": (lambda x: ag.maximum(x, 2), lambda t: torch.clamp(t, min=2)),
+        "x.clip(0, 3)": (lambda x: x.clip(0, 3), lambda t: t.clamp(0, 3)),
+        "x.clip(0.5)": (lambda x: x.clip(0.5), lambda t: t.clamp(0.5)),
+        "x.clip(max=np.float64(2.5))": (lambda x: x.clip(max=np.float64(2.5)), lambda t: t.clamp(max=2.5)),
+        "x-0.5": (lambda x: x - 0.5, lambda t: t - 0.5),
+    }
+    ours, theirs = ops[name]
+    x0 = np.array([4, 1, -2], dtype=np.int32)
+    y, z = ours(Tensor(x0)), theirs(torch.from_numpy(x0))
+    assert y.dtype == np.dtype(str(z.dtype).removeprefix("torch.")), (y.dtype, z.dtype)
+    np.testing.assert_array_equal(y.data, z.numpy())

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
+
 _default_dtype = np.dtype(np.float32)
 
 
@@ -38,8 +40,8 @@ def as_array(data: Any, dtype: Any = None) -> np.ndarray:
     dicts and other objects that are not numbers raise TypeError."""
     if type(data) is np.ndarray and dtype is None:
         return data
-    if hasattr(data, "__array_namespace__") and not isinstance(data, (np.ndarray, np.generic)) and dtype is None:
-        return data  # another array library's array (CuPy): kept on its device
+    if get_array_module(data) is not np:  # a GPU array (CuPy): kept on its device
+        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
     if isinstance(data, np.generic):
         array = np.array(data, dtype=dtype)  # a fresh, writable 0-d array
     else:
@@ -60,11 +62,17 @@ def default_float(dtype: np.dtype) -> np.dtype:
 
 
 def constant_like(value: Any, dtype: np.dtype) -> np.ndarray:
-    """A constant operand for an op whose tensor operand has ``dtype``: floating tensors never upcast, and a
-    floating scalar meeting an integer tensor has the default float dtype (``ids * 0.5`` is float32)."""
-    if np.dtype(dtype).kind == "f":
+    """A constant operand for an op whose tensor operand has ``dtype``, with PyTorch's rule that a scalar does
+    not widen a tensor of its own kind: floating tensors never upcast, an integer scalar takes an integer
+    tensor's dtype (int32 + 2 is int32), and a floating scalar meeting an integer tensor has the default float
+    dtype (``ids * 0.5`` is float32). Constant arrays keep their dtype."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
         return as_array(value, dtype=dtype)
     array = as_array(value)
-    if array.dtype.kind == "f" and isinstance(value, np.generic):
-        array = array.astype(_default_dtype)  # np.float64(0.5) counts as a Python float
+    if array.ndim == 0 and not isinstance(value, np.ndarray):  # a Python or NumPy scalar
+        if array.dtype.kind == "f":
+            return array.astype(_default_dtype)  # np.float64(0.5) counts as a Python float
+        if array.dtype.kind in "iu" and dtype.kind in "iu":
+            return array.astype(dtype)
     return array

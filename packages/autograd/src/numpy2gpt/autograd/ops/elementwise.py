@@ -222,10 +222,14 @@ def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor: 
     """Clamp every element into [min, max]; either bound may be None."""
     if min is None and max is None:
         raise ValueError("clip: at least one of min and max must be given")
-    # Python floats: a NumPy float64 bound would upcast a float32 tensor under NumPy 2's promotion rules
-    lo = None if min is None else float(min)
-    hi = None if max is None else float(max)
-    return Clip(lo, hi)(as_tensor(x))
+    # Python numbers: a NumPy float64 bound would upcast a float32 tensor under NumPy 2's promotion rules
+    lo, hi = (b.item() if isinstance(b, np.generic) else b for b in (min, max))
+    x = as_tensor(x)
+    if x.dtype.kind != "f" and (isinstance(lo, float) or isinstance(hi, float)):
+        x = as_float(x)  # an integer tensor with a float bound: the default float dtype, as PyTorch
+    if x.dtype.kind == "f":
+        lo, hi = (None if b is None else float(b) for b in (lo, hi))
+    return Clip(lo, hi)(x)
 
 
 clamp = clip
