@@ -37,10 +37,12 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.grad_mode import grad_mode
 from numpy2gpt.autograd.tensor import Tensor
@@ -114,7 +116,7 @@ def _roots_and_grads(tensors: Tensor | Sequence[Tensor], grad_tensors: Any) -> t
                     f"backward() without a gradient argument needs a one-element output, but this one has "
                     f"shape {root.shape}; pass grad=dL/d(output) of that shape, or reduce it first (e.g. .sum())"
                 )
-            g = Tensor._wrap(np.ones_like(root.data))
+            g = Tensor._wrap(get_array_module(root.data).ones_like(root.data))
         else:
             g = g if isinstance(g, Tensor) else Tensor(np.asarray(g, dtype=root.dtype))
             if g.shape != root.shape:
@@ -137,6 +139,7 @@ def _run(
     """The engine. Returns the captured gradients (for ``grad()``); fills leaf ``.grad`` otherwise."""
     if retain_graph is None:
         retain_graph = create_graph
+    sink = _Sink(capture, user_grads={id(g.data) for g in root_grads})
 
     # id(tensor) -> [tensor, gradient so far]. Holding the tensor keeps its id valid and keeps the output
     # alive until its creator has used its gradient.
@@ -144,9 +147,6 @@ def _run(
     queue: list[tuple[int, int, Function]] = []
     queued: set[int] = set()
     tiebreak = itertools.count()  # equal generations pop in the order they were queued
-    captured: dict[int, Tensor] = {}
-    handed_out: set[int] = set()  # ids of arrays already stored in some .grad during this pass
-    user_grads = {id(g.data) for g in root_grads}  # the caller's arrays: never store them as a .grad
 
     def add_grad(t: Tensor, g: Tensor) -> None:
         entry = pending.get(id(t))
@@ -165,63 +165,80 @@ def _run(
 
         while queue:
             f = heapq.heappop(queue)[2]
-            if f.inputs is None:
-                raise RuntimeError(
-                    f"trying to backward through {f.name} a second time: its saved inputs were freed by the "
-                    "first backward; pass retain_graph=True to the first backward() to keep them"
-                )
-            if create_graph and not f.differentiable_backward:
-                raise RuntimeError(
-                    f"{f.name}'s backward is written on raw arrays (a fused op) and cannot be recorded; "
-                    "create_graph=True needs the composed version of this op"
-                )
-
+            _check_runnable(f, create_graph)
             ys = [ref() for ref in f.outputs]  # held until backward has run: it may read them
             gys = []
             for y in ys:
                 entry = pending.pop(id(y), None) if y is not None else None
                 gy = None if entry is None else entry[1]
-                if gy is not None:
-                    if capture is not None:
-                        if id(y) in capture:
-                            captured[id(y)] = gy
-                    elif retain_grad:
-                        y.grad = _own(gy, handed_out, user_grads) if y.grad is None else y.grad + gy
+                if gy is not None and (capture is not None or retain_grad):
+                    sink.store(y, gy)
                 gys.append(gy)
 
-            gxs = f.backward(*gys)
-            if not isinstance(gxs, tuple):
-                gxs = (gxs,)
-            if len(gxs) != len(f.inputs):
-                raise RuntimeError(f"{f.name}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs")
-
-            for x, gx in zip(f.inputs, gxs, strict=False):
-                if gx is None or not x.requires_grad:
-                    continue
-                if not isinstance(gx, Tensor):
-                    gx = _wrap_array_grad(f, gx, create_graph)
-                if gx.data.shape != x.data.shape:
-                    raise RuntimeError(
-                        f"{f.name}.backward returned a gradient of shape {gx.shape} for an input of shape {x.shape}"
-                    )
-                if gx.dtype != x.dtype:  # mixed-dtype ops: each input gets a gradient of its own dtype
-                    gx = gx.astype(x.dtype)
+            for x, gx in _input_grads(f, f.backward(*gys), create_graph):
                 add_grad(x, gx)
-
             if not retain_graph:
                 f.inputs = None  # free the activations this Function kept alive
-            del ys, gys, gxs
+            del ys, gys
 
         # What is still pending belongs to leaves (tensors with no creator).
         for t, g in pending.values():
-            if capture is not None:
-                if id(t) in capture:
-                    captured[id(t)] = g
-            elif t.grad is None:
-                t.grad = _own(g, handed_out, user_grads)
-            else:
-                t.grad = t.grad + g  # a new array: never modify a .grad someone may hold
-    return captured
+            sink.store(t, g)
+    return sink.captured
+
+
+def _check_runnable(f: Function, create_graph: bool) -> None:
+    """Refuse a second pass through freed inputs, and a recorded pass through a backward written on arrays."""
+    if f.inputs is None:
+        raise RuntimeError(
+            f"trying to backward through {f.name} a second time: its saved inputs were freed by the "
+            "first backward; pass retain_graph=True to the first backward() to keep them"
+        )
+    if create_graph and not f.differentiable_backward:
+        raise RuntimeError(
+            f"{f.name}'s backward is written on raw arrays (a fused op) and cannot be recorded; "
+            "create_graph=True needs the composed version of this op"
+        )
+
+
+def _input_grads(f: Function, gxs: Any, create_graph: bool) -> list[tuple[Tensor, Tensor]]:
+    """(input, gradient) for each input of ``f`` that requires grad and got one: checked against the input's
+    shape, ndarrays wrapped, and converted to the input's own dtype (mixed-dtype ops)."""
+    gxs = gxs if isinstance(gxs, tuple) else (gxs,)
+    if len(gxs) != len(f.inputs):
+        raise RuntimeError(f"{f.name}.backward returned {len(gxs)} gradients for {len(f.inputs)} inputs")
+    out = []
+    for x, gx in zip(f.inputs, gxs, strict=True):
+        if gx is None or not x.requires_grad:
+            continue
+        if not isinstance(gx, Tensor):
+            gx = _wrap_array_grad(f, gx, create_graph)
+        if gx.data.shape != x.data.shape:
+            raise RuntimeError(
+                f"{f.name}.backward returned a gradient of shape {gx.shape} for an input of shape {x.shape}"
+            )
+        out.append((x, gx if gx.dtype == x.dtype else gx.astype(x.dtype)))
+    return out
+
+
+@dataclass
+class _Sink:
+    """Where finished gradients go: ``grad()`` captures those of the tensors it was asked about (by id);
+    ``backward()`` adds them to ``.grad``."""
+
+    capture: set[int] | None
+    user_grads: set[int]  # the caller's arrays: never store them as a .grad
+    captured: dict[int, Tensor] = field(default_factory=dict)
+    handed_out: set[int] = field(default_factory=set)  # ids of arrays already stored in some .grad
+
+    def store(self, t: Tensor, g: Tensor) -> None:
+        if self.capture is not None:
+            if id(t) in self.capture:
+                self.captured[id(t)] = g
+        elif t.grad is None:
+            t.grad = _own(g, self.handed_out, self.user_grads)
+        else:
+            t.grad = t.grad + g  # a new array: never modify a .grad someone may hold
 
 
 def _wrap_array_grad(f: Function, gx: Any, create_graph: bool) -> Tensor:
@@ -232,7 +249,7 @@ def _wrap_array_grad(f: Function, gx: Any, create_graph: bool) -> Tensor:
             f"{f.name}.backward returned an ndarray, which cannot be differentiated again; with "
             "create_graph=True it must return Tensors (compute with Tensor ops when grad mode is on)"
         )
-    return Tensor._wrap(gx if type(gx) is np.ndarray else np.asarray(gx))
+    return Tensor._wrap(gx if type(gx) is np.ndarray or get_array_module(gx) is not np else np.asarray(gx))
 
 
 def _own(g: Tensor, handed_out: set[int], user_grads: set[int]) -> Tensor:
