@@ -157,3 +157,55 @@ def test_size0_invalid_inputs_raise_one_line_naming_the_shapes(call, match: str)
     with pytest.raises((ValueError, IndexError), match=match) as info:
         call()
     assert "\n" not in str(info.value)
+
+
+# The composed twins accept the same size-0 inputs (found by the property tests: softmax took the max of an empty
+# axis, attention divided by sqrt(0) and gave nan for a query row that may see no key).
+COMPOSED_CASES = {
+    "softmax_empty_axis": (lambda x: F.composed.softmax(x, -1), lambda x: TF.softmax(x, -1), [z(3, 0)]),
+    "log_softmax_empty_axis": (lambda x: F.composed.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), [z(3, 0)]),
+    "attention_no_keys": (F.composed.scaled_dot_product_attention, TSDPA, [z(2, 3), z(0, 3), z(0, 3)]),
+    "attention_head_dim_0": (F.composed.scaled_dot_product_attention, TSDPA, [z(2, 0), z(4, 0), z(4, 3)]),
+    # numpy2gpt's causal mask is bottom-right aligned (a KV cache's queries are the last T of S), so with T > S
+    # query 0 sees no key; torch's is_causal is top-left aligned, so the reference gets the same mask explicitly.
+    "attention_causal_row_sees_no_key": (
+        lambda q, k, v: F.composed.scaled_dot_product_attention(q, k, v, is_causal=True, scale=0.5),
+        lambda q, k, v: _dead_row_reference(q, k, v),
+        [z(3, 2), z(2, 2), z(2, 3)],
+    ),
+}
+
+
+def _dead_row_reference(q, k, v):
+    """torch with numpy2gpt's bottom-right causal mask for T=3, S=2: row 0 sees nothing (output 0)."""
+    keep = torch.tensor([[False, False], [True, False], [True, True]])
+    w = torch.softmax((q @ k.mT * 0.5).masked_fill(~keep, -torch.inf).nan_to_num(neginf=-1e300), -1)
+    return (w * keep) @ v
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSED_CASES))
+def test_composed_twin_matches_torch_on_edges(name: str) -> None:
+    ours, theirs, arrays = COMPOSED_CASES[name]
+    xs = [Tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.from_numpy(a.copy()).requires_grad_(True) for a in arrays]
+    y, ty = ours(*xs), theirs(*ts)
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    y.sum().backward()
+    ty.sum().backward()
+    for x, t in zip(xs, ts, strict=True):
+        want = np.zeros_like(x.data) if t.grad is None else t.grad.numpy()
+        got = np.zeros_like(x.data) if x.grad is None else x.grad.data
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_silu_of_a_0d_tensor() -> None:
+    for dtype in (np.float32, np.float64):
+        x = Tensor(np.array(1.5, dtype), requires_grad=True)
+        y = F.silu(x)
+        y.backward()
+        t = torch.tensor(1.5, dtype=torch.float64, requires_grad=True)
+        TF.silu(t).backward()
+        assert y.shape == () and y.dtype == dtype
+        np.testing.assert_allclose(y.item(), TF.silu(t).item(), rtol=1e-6)
+        np.testing.assert_allclose(x.grad.item(), t.grad.item(), rtol=1e-6)

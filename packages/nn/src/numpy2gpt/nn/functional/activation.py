@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, as_tensor
+from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module
 from numpy2gpt.nn.functional._util import check_floating
 from numpy2gpt.nn.functional.special import erfc_parts, half_erfcx32
 
@@ -51,12 +51,21 @@ class GELU(Function):
         else:
             kernel, dtypes = self._erf_chunk, [x.dtype] * 6
         xf = x.reshape(-1)
-        y = np.empty_like(xf)
-        dydx = np.empty_like(xf) if self.needs_input_grad[0] else None
+        xp = get_array_module(x)
+        if xp.__name__ == "cupy":  # one CUDA kernel instead of the chain (cupy_kernels is imported only here)
+            from numpy2gpt.nn.functional import cupy_kernels
+
+            y, dydx = cupy_kernels.gelu(xf, self.approximate, self.needs_input_grad[0])
+            if dydx is not None:
+                self.dydx = dydx.reshape(x.shape)
+            return y.reshape(x.shape)
+        y = xp.empty_like(xf)
+        dydx = xp.empty_like(xf) if self.needs_input_grad[0] else None
         n = len(xf)
-        work = [np.empty(min(n, _CHUNK), dtype=dtype) for dtype in dtypes]
-        for i in range(0, n, _CHUNK):
-            j = min(i + _CHUNK, n)
+        chunk = _CHUNK if xp is np else max(n, 1)  # chunks for the CPU's caches only
+        work = [xp.empty(min(n, chunk), dtype=dtype) for dtype in dtypes]
+        for i in range(0, n, chunk):
+            j = min(i + chunk, n)
             kernel(xf[i:j], y[i:j], None if dydx is None else dydx[i:j], [w[: j - i] for w in work])
         if dydx is not None:
             self.dydx = dydx.reshape(x.shape)
@@ -151,7 +160,9 @@ class SiLU(Function):
     differentiable_backward = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        e = np.exp(-np.abs(x))
+        e = np.abs(x, out=np.empty_like(x))  # out=: an array also for 0-d x (ufuncs return scalars there)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
         s = np.where(x >= 0, 1.0, e)
         e += 1.0
         s /= e  # sigmoid(x)

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, as_tensor, default_generator, exp, log, sigmoid, tanh, where
-from numpy2gpt.nn.functional._util import pick_dim
+from numpy2gpt.autograd import Function, Tensor, as_tensor, exp, get_array_module, log, sigmoid, tanh, where
+from numpy2gpt.autograd.device import default_generator_like
+from numpy2gpt.nn.functional._util import index_array, pick_dim
 from numpy2gpt.nn.functional.attention import causal_mask
 from numpy2gpt.nn.functional.dropout import keep_mask
 from numpy2gpt.nn.functional.special import erf as _erf_array
@@ -76,24 +77,32 @@ def softmax(x: Any, dim: int | None = None, *, axis: int | None = None) -> Tenso
     """exp(x - m) / sum(exp(x - m)) along ``dim`` (or ``axis``; default -1); the shift m = max(x) is a constant
     (softmax(x - m) = softmax(x))."""
     x, axis = as_tensor(x), pick_dim("softmax", dim, axis)
-    e = exp(x - x.max(axis=axis, keepdims=True).detach())
+    e = exp(x - _shift(x, axis))
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x: Any, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     """(x - m) - log(sum(exp(x - m))) along ``dim`` (or ``axis``; default -1)."""
     x, axis = as_tensor(x), pick_dim("log_softmax", dim, axis)
-    z = x - x.max(axis=axis, keepdims=True).detach()
+    z = x - _shift(x, axis)
+    if x.size == 0:  # nothing to normalise (and log of an empty sum would be log(0))
+        return z
     return z - log(exp(z).sum(axis=axis, keepdims=True))
+
+
+def _shift(x: Tensor, axis: int) -> Tensor | float:
+    """The softmax shift max(x) along ``axis``, as a constant; 0 for an empty tensor (nothing to shift)."""
+    return x.max(axis=axis, keepdims=True).detach() if x.size else 0.0
 
 
 def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """-log_softmax(logits)[target] per row (classes on the last axis), 0 for ignored rows, then reduced."""
     logits = as_tensor(logits)
-    t = (targets.data if isinstance(targets, Tensor) else np.asarray(targets)).reshape(-1)
+    t = index_array(targets, "cross_entropy", "targets").reshape(-1)
     logp = log_softmax(logits.reshape(-1, logits.shape[-1]))
     valid = t != ignore_index
-    nll = -logp[np.arange(len(t)), np.where(valid, t, 0)]
+    xp = get_array_module(t)  # (the targets' device: a GPU's for a model there)
+    nll = -logp[xp.arange(len(t)), xp.where(valid, t, 0)]
     nll = where(valid, nll, 0.0)
     if reduction == "none":
         return nll.reshape(logits.shape[:-1])
@@ -136,14 +145,13 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.
         return x
     if p == 1.0:
         return x * 0.0
-    keep = keep_mask(x.shape, p, x.dtype, generator or default_generator())
+    keep = keep_mask(x.shape, p, x.dtype, generator or default_generator_like(x.data))
     return x * Tensor(keep.astype(x.dtype)) * (1.0 / (1.0 - p))
 
 
 def embedding(idx: Any, weight: Any) -> Tensor:
     """weight[idx]: indexing's backward adds the gradient of repeated ids."""
-    ids = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
-    return as_tensor(weight)[ids]
+    return as_tensor(weight)[index_array(idx, "embedding", "ids")]
 
 
 def scaled_dot_product_attention(
@@ -156,17 +164,22 @@ def scaled_dot_product_attention(
     scale: float | None = None,
     generator: np.random.Generator | None = None,
 ) -> Tensor:
-    """softmax(q @ k^T * scale + mask) @ v, each step an autograd op (a row with every key masked gives nan
-    here, where the fused version gives 0)."""
+    """softmax(q @ k^T * scale + mask) @ v, each step an autograd op. A query row that may see no key at all
+    (every key masked) attends to nothing: its output and gradients are 0, as in the fused op and PyTorch."""
     q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    scores = (q @ k.mT) * scale
+    if scale is None:  # with head size 0 every score is 0, whatever the scale
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+    scores = (q @ k.mT) * float(scale)
     if is_causal:
         scores = scores.masked_fill(~causal_mask(q.shape[-2], k.shape[-2]), -math.inf)
     elif attn_mask is not None:
         mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
         scores = scores.masked_fill(~mask, -math.inf) if mask.dtype == bool else scores + mask.astype(scores.dtype)
-    weights = softmax(scores, axis=-1)
+    dead = get_array_module(scores.data).isneginf(scores.data).all(axis=-1, keepdims=True)  # rows seeing no key
+    if dead.any():  # softmax of all -inf is nan: give those rows finite scores, then zero their weights
+        weights = softmax(scores.masked_fill(dead, 0.0), axis=-1).masked_fill(dead, 0.0)
+    else:
+        weights = softmax(scores, axis=-1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, generator=generator)
     return weights @ v
