@@ -25,7 +25,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from numpy2gpt.autograd import Tensor  # noqa: E402
 from numpy2gpt.nn import Parameter, optim  # noqa: E402
-from tests.property.differential import assert_close  # noqa: E402
+from tests.property.differential import assert_close, to_torch  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, budget, shapes  # noqa: E402
 
 TOPT = torch.optim
@@ -150,3 +150,37 @@ def test_invalid_nesterov_is_refused(data: Any) -> None:
         TOPT.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1, momentum=momentum, dampening=dampening, nesterov=True)
     with pytest.raises(ValueError):
         optim.SGD([Parameter(np.zeros(2))], lr=0.1, momentum=momentum, dampening=dampening, nesterov=True)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # 1e30**2 in float32: inf, as PyTorch
+@given(st.data())
+@budget(100)
+def test_clip_grad_norm(data: Any) -> None:
+    """clip_grad_norm_ against torch.nn.utils.clip_grad_norm_: the returned total norm and the clipped gradients,
+    for the 1-, 2- and max-norm, with gradients that are sometimes missing, empty, huge or not finite."""
+    dtype = data.draw(st.sampled_from(FLOATS), "dtype")
+    grads = [data.draw(arrays(s, dtype), "grad") for s in data.draw(st.lists(shapes(max_dims=3), min_size=1,
+                                                                             max_size=3), "shapes")]  # fmt: skip
+    special = data.draw(st.sampled_from([None, np.nan, np.inf, 1e30]), "one special value")
+    if special is not None and grads[0].size:
+        grads[0] = grads[0].copy()
+        grads[0].flat[0] = special
+    max_norm = data.draw(st.sampled_from([0.1, 1.0, 100.0]), "max_norm")
+    norm_type = data.draw(st.sampled_from([2.0, 1.0, math.inf]), "norm_type")
+    ours, theirs = [], []
+    for g in grads:
+        p, tp = Parameter(np.zeros(g.shape, dtype)), torch.nn.Parameter(to_torch(np.zeros(g.shape, dtype)))
+        if data.draw(st.integers(0, 5), "has a grad"):
+            p.grad, tp.grad = Tensor(np.array(g)), to_torch(g)
+        ours.append(p)
+        theirs.append(tp)
+    total = optim.clip_grad_norm_(ours, max_norm, norm_type)
+    # PyTorch refuses the max-norm of an empty gradient ("no identity"); an empty gradient adds nothing to any
+    # norm and clipping leaves it empty, so PyTorch is given the others only (none at all: total norm 0)
+    nonempty = [tp for tp in theirs if tp.grad is not None and tp.grad.numel()]
+    their_total = torch.nn.utils.clip_grad_norm_(nonempty, max_norm, norm_type, foreach=False).item()
+    np.testing.assert_allclose(total, their_total, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    for i, (p, tp) in enumerate(zip(ours, theirs, strict=True)):
+        assert (p.grad is None) == (tp.grad is None), f"gradient {i}: None in one library only"
+        if p.grad is not None:
+            assert_close(p.grad, tp.grad, f"clipped gradient {i}", scale=5)
