@@ -273,6 +273,13 @@ case("reshape-tuple", inputs(normal(2, 3)), lambda x: x.reshape((3, 2)), lambda 
 case("view", inputs(normal(6)), lambda x: x.view(2, 3), lambda x: x.view(2, 3))
 case("flatten", inputs(normal(2, 3, 4)), lambda x: x.flatten(), lambda x: x.flatten())
 case("flatten-1-2", inputs(normal(2, 3, 4)), lambda x: x.flatten(1), lambda x: x.flatten(1))
+case("clone", inputs(normal(2, 3)), lambda x: x.clone() * x, lambda x: x.clone() * x)
+case("contiguous", inputs(normal(2, 3)), lambda x: x.t().contiguous(), lambda x: x.t().contiguous())
+case("view-dim", inputs(normal(2, 3, 4)), lambda x: x.view(6, 4), lambda x: x.view(6, 4))
+case("t", inputs(normal(2, 3)), lambda x: ag.t(x), lambda x: x.t())
+case("swapdims", inputs(normal(2, 3, 4)), lambda x: x.swapdims(0, -1), lambda x: x.swapdims(0, -1))
+case("amax[dim=1]", inputs(normal(2, 3, 4)), lambda x: x.amax(dim=1), lambda x: x.amax(dim=1))
+case("transpose-function", inputs(normal(2, 3, 4)), lambda x: ag.transpose(x, 1, 2), lambda x: x.transpose(1, 2))
 case("flatten-0-1", inputs(normal(2, 3, 4)), lambda x: ag.flatten(x, 0, 1), lambda x: x.flatten(0, 1))
 
 # -- dtype conversion -------------------------------------------------------------------------------------------

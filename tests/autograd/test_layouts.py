@@ -52,7 +52,11 @@ def test_layout_does_not_change_the_result(op_case, make_inputs, layout):
         assert np.array_equal(a, b)
     before = [b.copy() for b in odd]
     ys, gs = _run(op_case.ours, plain)
-    ys2, gs2 = _run(op_case.ours, odd)
+    try:
+        ys2, gs2 = _run(op_case.ours, odd)
+    except ValueError as e:  # view never copies: these strides cannot be viewed so (torch refuses too)
+        assert op_case.name.startswith("view") and not odd[0].flags.c_contiguous and "without a copy" in str(e)
+        return
     for y, y2 in zip(ys + gs, ys2 + gs2, strict=True):
         np.testing.assert_allclose(y2, y, rtol=1e-13, atol=1e-15)  # BLAS may sum strided vectors in another order
     for b, b0 in zip(odd, before, strict=True):
