@@ -61,7 +61,6 @@ def test_log_is_plain_lines_when_not_a_terminal(tmp_path, corpus, capsys):
     assert re.findall(r"^iter (\d+): loss", captured.out, re.M) == ["2", "4"]
 
 
-
 def test_progress_bar_on_a_terminal(tmp_path, corpus, capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     train(tiny(tmp_path, corpus, max_iters=4, progress=True))
