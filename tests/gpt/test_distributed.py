@@ -98,14 +98,15 @@ def test_single_process_gradient_averager_leaves_the_gradients_alone():
         average()
 
 
-def test_rank_threads_leave_a_single_process_alone_unless_asked():
-    assert dist.set_rank_threads(dist.SINGLE) is None
+def test_rank_threads_apply_the_thread_policy_to_a_single_process_too():
     with pytest.raises(ValueError, match="rank_threads must be >= 0"):
         dist.set_rank_threads(dist.SINGLE, -1)
     threadpoolctl = pytest.importorskip("threadpoolctl")
     before = threadpoolctl.threadpool_info()
     assert before, "NumPy's BLAS is not visible to threadpoolctl"
     try:
+        auto = dist.set_rank_threads(dist.SINGLE)  # the free cores this process may use (issue 15: under load, fewer)
+        assert auto.source in ("auto", "NUMPY2GPT_NUM_THREADS") and 1 <= auto.threads <= auto.usable and auto.applied
         policy = dist.set_rank_threads(dist.SINGLE, 1)
         assert policy.threads == 1 and policy.applied
         assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info())

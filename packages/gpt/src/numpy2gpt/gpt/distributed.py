@@ -396,16 +396,14 @@ class GradientAverager:
 
 def set_rank_threads(world: World, requested: int = 0) -> Any:
     """Set this rank's BLAS threads with ``numpy2gpt.nn.threads.set_num_threads`` and return its ThreadPolicy
-    (print it); None for a single process that asked for nothing, whose setting stays as it is.
+    (print it). A single process is a world of one and gets the same policy.
 
     ``requested`` > 0 (``--rank-threads``) wins, then ``NUMPY2GPT_NUM_THREADS``, else automatic: the free cores
     this rank may run on, divided among the ranks on this machine that share them (``world.share``). N ranks on
     N cores thus run one thread each, instead of N x N threads fighting for N cores (and OpenBLAS's idle workers
-    spinning on cores the other ranks need)."""
+    spinning on cores the other ranks need); one process beside busy ones runs on the cores left free."""
     if requested < 0:
         raise ValueError(f"rank_threads must be >= 0 (0: automatic), got {requested}")
-    if not requested and not world.distributed:
-        return None
     from numpy2gpt.nn.threads import set_num_threads
 
     return set_num_threads(requested or None, share=world.share)

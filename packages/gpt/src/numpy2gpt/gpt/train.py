@@ -261,6 +261,8 @@ def train(config: TrainConfig) -> TrainResult:
         policy = distributed.set_rank_threads(world, config.rank_threads)
         if world.distributed:
             log(f"data-parallel over {world.size} MPI ranks ({world.local_size} on this machine); rank 0 {policy}")
+        else:
+            log(str(policy))
         return train_rank(config, world)
 
 
