@@ -76,9 +76,9 @@ def test_nanogpt_config_file_is_read(tmp_path):
     settings = read_config_file(path, FIELDS, notes.append)
     assert settings["n_embd"] == 384 and settings["dropout"] == 0.2 and settings["always_save_checkpoint"] is False
     assert settings["out_dir"] == "out-shakespeare-char" and settings["learning_rate"] == 1e-3
-    assert "wandb_log" not in settings and "device" not in settings
+    assert "wandb_log" not in settings and settings["device"] == "cpu"  # device: a real setting (cpu or cuda)
     assert sorted(n.split(":")[1].split("=")[0].replace("ignoring", "").strip() for n in notes) == [
-        "compile", "device", "wandb_log", "wandb_project", "wandb_run_name"
+        "compile", "wandb_log", "wandb_project", "wandb_run_name"
     ]  # fmt: skip
     TrainConfig(**settings)  # a valid configuration
 
@@ -128,6 +128,6 @@ def test_wrong_type_names_the_key():
 def test_toml_file_still_works_and_missing_file_is_clear(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[train]\nmax-iters = 7\ndevice = 'cpu'\n")
-    assert read_config_file(path, FIELDS, lambda s: None) == {"max_iters": 7}
+    assert read_config_file(path, FIELDS, lambda s: None) == {"max_iters": 7, "device": "cpu"}
     with pytest.raises(FileNotFoundError, match=r"config file .*nope\.py does not exist"):
         read_config_file(tmp_path / "nope.py", FIELDS)

@@ -16,6 +16,11 @@ from numpy2gpt.autograd.dtypes import get_default_dtype
 from numpy2gpt.autograd.tensor import Tensor
 
 _generator = np.random.default_rng()
+_reseeds = [0]  # counts manual_seed/set_rng_state calls: a GPU's generator (device.generator_for) reseeds after one
+
+
+def _seed_epoch() -> int:
+    return _reseeds[0]
 
 
 def manual_seed(seed: int) -> np.random.Generator:
@@ -24,6 +29,7 @@ def manual_seed(seed: int) -> np.random.Generator:
     The generator is reseeded in place, so code that kept ``default_generator()`` from before sees the new
     seed too; the draws that follow are those of ``np.random.default_rng(seed)``."""
     _generator.bit_generator.state = np.random.PCG64(seed).state
+    _reseeds[0] += 1
     return _generator
 
 
@@ -40,6 +46,7 @@ def get_rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore a state from ``get_rng_state``."""
     _generator.bit_generator.state = state
+    _reseeds[0] += 1
 
 
 def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:

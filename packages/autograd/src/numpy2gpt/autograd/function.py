@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.grad_mode import _state as _grad_state
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -77,7 +78,7 @@ class Function:
             self.needs_input_grad = needs_input_grad = (False,) * len(xs)
         ys = self.forward(*[x.data for x in xs])
         single = not isinstance(ys, tuple)
-        outputs = [Tensor._wrap(y if type(y) is np.ndarray else np.asarray(y)) for y in ((ys,) if single else ys)]
+        outputs = [Tensor._wrap(y if type(y) is np.ndarray else _result_array(y)) for y in ((ys,) if single else ys)]
 
         if True in needs_input_grad:  # record the graph only when it can matter
             self.generation = generation = max([x.generation for x in xs])
@@ -110,14 +111,23 @@ class Function:
         return f"<{self.name} generation={getattr(self, 'generation', None)}>"
 
 
+def _result_array(y: Any) -> Any:
+    """A forward's result as an array: NumPy scalars (what NumPy reductions return) become 0-d arrays; GPU
+    arrays (CuPy's reductions already give 0-d arrays) stay on their device."""
+    return y if get_array_module(y) is not np else np.asarray(y)
+
+
 def _as_tensors(inputs: list[Any]) -> list[Tensor]:
     """Non-Tensor inputs as Tensors; floating constants take the first floating Tensor input's dtype."""
     dtype = next((x.data.dtype for x in inputs if isinstance(x, Tensor) and x.data.dtype.kind == "f"), None)
+    xp = get_array_module(*[x.data for x in inputs if isinstance(x, Tensor)])
     out = []
     for x in inputs:
         if not isinstance(x, Tensor):
             x = Tensor(x)
             if dtype is not None and x.data.dtype.kind == "f" and x.data.dtype != dtype:
                 x = Tensor._wrap(x.data.astype(dtype))
+            if xp is not np and type(x.data) is np.ndarray:  # a constant joins the GPU tensors it meets
+                x = Tensor._wrap(xp.asarray(x.data))
         out.append(x)
     return out

@@ -21,6 +21,7 @@ import numpy as np
 from numpy2gpt.autograd.dtypes import as_array, is_floating
 
 if TYPE_CHECKING:
+    from numpy2gpt.autograd.device import Device
     from numpy2gpt.autograd.function import Function
 
 Axis = int | Sequence[int] | None
@@ -118,8 +119,9 @@ class Tensor:
         return (self[i] for i in range(len(self.data)))
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
-        extras = [f"dtype={self.data.dtype}"]
+        host = self.data if type(self.data) is np.ndarray else self.cpu().data
+        body = np.array2string(host, separator=", ", prefix="tensor(", precision=4)
+        extras = [f"dtype={self.data.dtype}"] + ([f"device='{self.device}'"] if host is not self.data else [])
         if self.name is not None:
             extras.append(f"name={self.name!r}")
         if self.creator is not None:
@@ -137,10 +139,13 @@ class Tensor:
         return bool(self.data)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        data = self.numpy()
+        return data if dtype is None else data.astype(dtype)
 
     def numpy(self) -> np.ndarray:
-        """The underlying ndarray (shared, not copied)."""
+        """The underlying ndarray (shared, not copied); a GPU tensor must be copied with ``cpu()`` first."""
+        if type(self.data) is not np.ndarray and self.is_cuda:
+            raise TypeError(f"can't convert a {self.device} tensor to NumPy: copy it to the host with .cpu() first")
         return self.data
 
     def item(self) -> float | int | bool:
@@ -160,7 +165,31 @@ class Tensor:
         """This tensor converted to ``dtype`` (recorded: the gradient is converted back)."""
         return _ops.cast(self, dtype)
 
-    to = astype
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """This tensor on another device and/or in another dtype, as PyTorch: ``to("cuda")``, ``to("cpu")``,
+        ``to(np.float64)``, ``to("cuda", np.float32)``, ``to(other)``; itself when nothing changes (recorded)."""
+        from numpy2gpt.autograd.device import tensor_to
+
+        return tensor_to(self, *args, **kwargs)
+
+    def cuda(self, device: int | None = None) -> Tensor:
+        """This tensor on a GPU (``to("cuda")``; needs CuPy)."""
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def cpu(self) -> Tensor:
+        """This tensor on the CPU, as NumPy (``to("cpu")``)."""
+        return self.to("cpu")
+
+    @property
+    def device(self) -> Device:
+        """Where the data lives: ``device(type='cpu')`` for NumPy arrays, ``cuda:N`` for CuPy arrays."""
+        from numpy2gpt.autograd.device import device_of
+
+        return device_of(self.data)
+
+    @property
+    def is_cuda(self) -> bool:
+        return type(self.data) is not np.ndarray and self.device.type == "cuda"
 
     def float(self) -> Tensor:
         return _ops.cast(self, np.float32)

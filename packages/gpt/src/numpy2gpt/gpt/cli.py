@@ -161,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top-k", type=int, default=200, help="keep the k most likely tokens (default: 200; 0: all)")
     s.add_argument("--top-p", type=float, default=None, help="nucleus sampling: keep the top tokens of mass p")
     s.add_argument("--seed", type=int, default=1337, help="default: 1337")
+    s.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (a GPU, with CuPy installed)")
     s.add_argument("--init-from", default="resume", help="'resume' (a checkpoint) or gpt2, gpt2-medium, ...")
     s.add_argument("--weights", default=None, help="with --init-from gpt2*: local folder of the GPT-2 weights")
 
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="val", choices=["train", "val"], help="with --data-dir: the split (val)")
     e.add_argument("--stride", type=int, default=None, help="windows start every N tokens (default: block_size/2)")
     e.add_argument("--batch-size", type=int, default=None, help="windows per forward pass (default: automatic)")
+    e.add_argument("--device", default="cpu", help="'cpu' or 'cuda' (a GPU, with CuPy installed)")
 
     x = sub.add_parser("export", help="write a checkpoint in Hugging Face's GPT-2 layout (transformers loads it)")
     x.add_argument("checkpoint", metavar="CKPT", help="a checkpoint file or a run folder (e.g. out)")
@@ -243,7 +245,7 @@ def run_eval(args: argparse.Namespace) -> None:
 
     evaluate(args.checkpoint or args.out_dir, data_file=args.data_file, data_dir=args.data_dir,
              split=args.split, init_from=args.init_from, weights=args.weights, stride=args.stride,
-             batch_size=args.batch_size)  # fmt: skip
+             batch_size=args.batch_size, device=args.device)  # fmt: skip
 
 
 def run_export(args: argparse.Namespace) -> None:
@@ -260,7 +262,7 @@ def run_sample(args: argparse.Namespace) -> None:
     sample(checkpoint=args.checkpoint or args.out_dir, prompt=read_prompt(args.prompt, args.prompt_file),
            num_samples=args.num_samples, max_new_tokens=args.max_new_tokens, temperature=args.temperature,
            top_k=args.top_k or None, top_p=args.top_p, seed=args.seed, init_from=args.init_from,
-           weights=args.weights)  # fmt: skip
+           weights=args.weights, device=args.device)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

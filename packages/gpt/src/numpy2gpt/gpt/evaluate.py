@@ -32,6 +32,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import numpy2gpt.autograd as ag
+from numpy2gpt.autograd.device import require as require_device
+from numpy2gpt.autograd.device import to_host
 from numpy2gpt.gpt.model import GPT
 
 __all__ = ["EvalResult", "evaluate", "evaluate_tokens", "scored_windows"]
@@ -117,10 +119,10 @@ def evaluate_tokens(
                     group.append(nxt)
                 i += len(group)
                 x = np.stack([np.asarray(tokens[b:e], dtype=np.int64) for b, e, _ in group])
-                logits, _ = model(x)
+                logits = to_host(model(x)[0].data)  # (from a GPU: the scores come back to be summed in float64)
                 for row, (b, e, first) in enumerate(group):
                     targets = np.asarray(tokens[first + 1 : e + 1], dtype=np.int64)
-                    total += math.fsum(_nll(logits.data[row, first - b :], targets))
+                    total += math.fsum(_nll(logits[row, first - b :], targets))
                     done += e - first
                 bar.update(sum(e - first for _, e, first in group))
     finally:
@@ -174,6 +176,7 @@ def evaluate(
     batch_size: int | None = None,
     progress: bool | None = None,
     say: Callable[[str], None] = print,
+    device: str = "cpu",
 ) -> EvalResult:
     """Score a checkpoint (``checkpoint``: a file or an out_dir) or pretrained GPT-2 (``init_from="gpt2"``, from
     ``weights`` or the Hugging Face cache) on ``text``, on a UTF-8 ``data_file``, or on the ``split`` of a folder
@@ -181,7 +184,9 @@ def evaluate(
     ``split`` of the data it was trained on (:func:`run_data_dir`). Prints one line through ``say`` and returns it."""
     from numpy2gpt.gpt.tokenizer import load_tokenizer
 
+    device = require_device(device)  # one line if a GPU is asked for and cannot be had
     model, meta = _load(checkpoint, init_from, weights)
+    model.to(device)
     sources = [s is not None for s in (text, data_file, data_dir)]
     if sum(sources) == 0 and init_from == "resume":
         data_dir = run_data_dir(checkpoint)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, unbind
+from numpy2gpt.autograd import Function, Tensor, get_array_module, unbind
 
 
 class SplitHeads(Function):
@@ -33,7 +33,7 @@ class SplitHeads(Function):
     def backward(self, *gys: Tensor | None) -> np.ndarray:
         qkv = self.inputs[0]
         b, t, c3 = qkv.shape
-        g = np.empty((b, t, 3, self.n_head, c3 // (3 * self.n_head)), dtype=qkv.dtype)
+        g = get_array_module(qkv.data).empty((b, t, 3, self.n_head, c3 // (3 * self.n_head)), dtype=qkv.dtype)
         for i, gy in enumerate(gys):
             if gy is None:  # that piece was not used: no gradient flows back through it
                 g[:, :, i] = 0.0

@@ -18,6 +18,8 @@ then refills the cache from the cropped context (see its docstring).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -25,9 +27,9 @@ class LayerKVCache:
     """One attention layer's keys and values: ``k``, ``v`` of shape (B, H, max_len, head_dim), of which the first
     ``length`` positions are filled."""
 
-    def __init__(self, batch_size: int, n_head: int, max_len: int, head_dim: int, dtype: np.dtype):
-        self.k = np.empty((batch_size, n_head, max_len, head_dim), dtype=dtype)
-        self.v = np.empty((batch_size, n_head, max_len, head_dim), dtype=dtype)
+    def __init__(self, batch_size: int, n_head: int, max_len: int, head_dim: int, dtype: np.dtype, xp: Any = np):
+        self.k = xp.empty((batch_size, n_head, max_len, head_dim), dtype=dtype)  # xp: CuPy for a model on a GPU
+        self.v = xp.empty((batch_size, n_head, max_len, head_dim), dtype=dtype)
         self.length = 0
 
     def append(self, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,9 +52,11 @@ class KVCache:
     """The keys and values of every layer of a GPT, for a batch of ``batch_size`` sequences of up to
     ``max_len`` tokens. ``layers[i]`` belongs to block i; ``length`` is the number of tokens cached."""
 
-    def __init__(self, n_layer: int, batch_size: int, n_head: int, max_len: int, head_dim: int, dtype: np.dtype):
+    def __init__(
+        self, n_layer: int, batch_size: int, n_head: int, max_len: int, head_dim: int, dtype: np.dtype, xp: Any = np
+    ):
         self.max_len = max_len
-        self.layers = [LayerKVCache(batch_size, n_head, max_len, head_dim, dtype) for _ in range(n_layer)]
+        self.layers = [LayerKVCache(batch_size, n_head, max_len, head_dim, dtype, xp) for _ in range(n_layer)]
 
     @property
     def length(self) -> int:

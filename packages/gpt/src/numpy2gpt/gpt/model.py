@@ -31,7 +31,8 @@ import numpy as np
 import numpy2gpt.nn as nn
 import numpy2gpt.nn.functional as F  # noqa: N812 - the name everyone uses, as in torch
 import numpy2gpt.nn.functional.composed as C  # noqa: N812 - the readable twins of F's functions
-from numpy2gpt.autograd import Tensor, default_generator, is_grad_enabled, no_grad
+from numpy2gpt.autograd import Tensor, get_array_module, is_grad_enabled, no_grad
+from numpy2gpt.autograd.device import device_of, to_device, to_host
 from numpy2gpt.gpt import pretrained
 from numpy2gpt.gpt.heads import split_heads, split_heads_composed
 from numpy2gpt.gpt.kv_cache import KVCache, LayerKVCache
@@ -75,6 +76,13 @@ class GPTConfig:
         self.fused = bool(self.fused)
         if self.gelu_approximate not in ("none", "tanh"):
             raise ValueError(f"GPTConfig.gelu_approximate must be 'none' or 'tanh', got {self.gelu_approximate!r}")
+
+
+def _as_ids(ids: Any) -> Any:
+    """Token ids as an array, where they are: a Tensor's data, a NumPy or GPU (CuPy) array, or a list as NumPy."""
+    if isinstance(ids, Tensor):
+        return ids.data
+    return ids if isinstance(ids, np.ndarray) or get_array_module(ids) is not np else np.asarray(ids)
 
 
 def functional(config: GPTConfig) -> Any:
@@ -233,7 +241,7 @@ class GPT(nn.Module):
         cross-entropy loss over the positions whose target is not -1 (else ``None``)."""
         idx = self._check_idx(idx)
         T = idx.shape[1]
-        pos = np.arange(T, dtype=np.int64)
+        pos = get_array_module(idx).arange(T, dtype=np.int64)
         tok_emb = self.transformer.wte(idx)  # (B, T, C)
         pos_emb = self.transformer.wpe(pos)  # (T, C), broadcast over the batch
         x = self.transformer.drop(tok_emb + pos_emb)
@@ -258,7 +266,7 @@ class GPT(nn.Module):
         idx = self._check_idx(idx, max_len=self.config.block_size - kv_cache.length)
         T = idx.shape[1]
         start = kv_cache.length
-        pos = np.arange(start, start + T, dtype=np.int64)
+        pos = get_array_module(idx).arange(start, start + T, dtype=np.int64)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block, layer_cache in zip(self.transformer.h, kv_cache.layers, strict=True):
             x = block(x, layer_cache)
@@ -268,12 +276,13 @@ class GPT(nn.Module):
     def make_kv_cache(self, batch_size: int) -> KVCache:
         """An empty KV cache for ``batch_size`` sequences of up to block_size tokens, in the model's dtype."""
         c = self.config
-        dtype = self.transformer.wte.weight.dtype
-        return KVCache(c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, dtype)
+        weight = self.transformer.wte.weight.data
+        xp = get_array_module(weight)  # on the model's device
+        return KVCache(c.n_layer, batch_size, c.n_head, c.block_size, c.n_embd // c.n_head, weight.dtype, xp)
 
     def _check_idx(self, idx: Any, max_len: int | None = None) -> np.ndarray:
         """``idx`` as an integer ndarray (B, T) of ids in [0, vocab_size), with a clear error for anything else."""
-        data = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+        data = _as_ids(idx)
         if data.dtype.kind not in "iu":
             raise TypeError(
                 f"idx must hold integer token ids, got dtype {data.dtype}; e.g. np.asarray(ids, dtype=np.int64)"
@@ -295,21 +304,25 @@ class GPT(nn.Module):
             )
         V = self.config.vocab_size
         if data.min() < 0 or data.max() >= V:
-            bad = np.unique(data[(data < 0) | (data >= V)])
+            bad = np.unique(to_host(data[(data < 0) | (data >= V)]))
             raise IndexError(
                 f"token ids {bad[:10].tolist()}{' ...' if bad.size > 10 else ''} are outside the vocabulary "
                 f"[0, {V}) of this model (vocab_size={V}); was the data encoded with another tokenizer?"
             )
-        return data
+        return self._on_model_device(data)
 
-    @staticmethod
-    def _check_targets(targets: Any, shape: tuple[int, ...]) -> np.ndarray:
-        data = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+    def _on_model_device(self, ids: Any) -> Any:
+        """Token ids on the model's device: ids from the host (a batch, a prompt) are copied to a GPU model."""
+        weight = self.transformer.wte.weight.data
+        return ids if type(weight) is np.ndarray else to_device(ids, device_of(weight))
+
+    def _check_targets(self, targets: Any, shape: tuple[int, ...]) -> np.ndarray:
+        data = _as_ids(targets)
         if data.dtype.kind not in "iu":
             raise TypeError(f"targets must hold integer token ids, got dtype {data.dtype}")
         if data.shape != shape:
             raise ValueError(f"targets must have the shape of idx {shape}, got {data.shape}")
-        return data
+        return self._on_model_device(data)
 
     # -- sampling ---------------------------------------------------------------------------------------
     def generate(
@@ -349,9 +362,9 @@ class GPT(nn.Module):
         stream = self.generate_stream(idx, max_new_tokens, temperature, top_k, top_p, generator, use_cache, stop_token)
         prompt = self._check_idx(idx, max_len=_NO_LIMIT)
         new = list(stream)
-        if not new:
-            return Tensor(prompt.astype(np.int64))
-        return Tensor(np.concatenate([prompt.astype(np.int64), np.stack(new, axis=1)], axis=1))
+        prompt = to_host(prompt).astype(np.int64)
+        ids = np.concatenate([prompt, np.stack(new, axis=1)], axis=1) if new else prompt
+        return Tensor(to_device(ids, device_of(self.transformer.wte.weight.data)))  # on the model's device
 
     def generate_stream(
         self,
@@ -371,7 +384,7 @@ class GPT(nn.Module):
             raise ValueError(f"max_new_tokens must be a non-negative integer, got {max_new_tokens!r}")
         check_sampling(temperature, top_k, top_p)
         prompt = self._check_idx(idx, max_len=_NO_LIMIT)  # a prompt longer than block_size is cropped below
-        rng = generator if generator is not None else default_generator()
+        rng = generator  # None: the default generator of the model's device (sample_from_logits)
         kv_cache = self.make_kv_cache(prompt.shape[0]) if use_cache else None
         return self._stream(prompt, int(max_new_tokens), temperature, top_k, top_p, rng, kv_cache, stop_token)
 
@@ -382,14 +395,15 @@ class GPT(nn.Module):
         temperature: float,
         top_k: int | None,
         top_p: float | None,
-        rng: np.random.Generator,
+        rng: np.random.Generator | None,
         kv_cache: KVCache | None,
         stop_token: int | None,
     ) -> Iterator[np.ndarray]:
         B, T = prompt.shape
         block_size = self.config.block_size
+        device = device_of(self.transformer.wte.weight.data)  # the ids stay on the host; each step's go to the model
         tokens = np.empty((B, T + max_new_tokens), dtype=np.int64)
-        tokens[:, :T] = prompt
+        tokens[:, :T] = to_host(prompt)
         done = np.zeros(B, dtype=bool)
         for _ in range(max_new_tokens):
             context = tokens[:, max(0, T - block_size) : T]  # the last block_size tokens
@@ -398,16 +412,17 @@ class GPT(nn.Module):
             try:
                 with no_grad():
                     if kv_cache is None:
-                        logits = self(context)[0].data[:, -1]  # nanoGPT: the whole context, every step
+                        logits = self(to_device(context, device))[0].data[:, -1]  # nanoGPT: the whole context
                     elif kv_cache.length > 0 and T <= block_size:
                         assert kv_cache.length == T - 1
-                        logits = self.forward_cached(tokens[:, T - 1 : T], kv_cache).data  # the newest token only
+                        newest = to_device(tokens[:, T - 1 : T], device)
+                        logits = self.forward_cached(newest, kv_cache).data  # the newest token only
                     else:  # the first step, or the window slid: (re)fill the cache from the context
                         kv_cache.reset()
-                        logits = self.forward_cached(context, kv_cache).data
+                        logits = self.forward_cached(to_device(context, device), kv_cache).data
             finally:
                 self.train(was_training)
-            next_ids = sample_from_logits(logits, temperature, top_k, top_p, rng)
+            next_ids = to_host(sample_from_logits(logits, temperature, top_k, top_p, rng))
             if stop_token is not None:
                 next_ids = np.where(done, stop_token, next_ids)
                 done |= next_ids == stop_token

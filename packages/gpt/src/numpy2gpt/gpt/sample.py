@@ -17,6 +17,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from numpy2gpt.autograd.device import require as require_device
 from numpy2gpt.gpt.checkpoint import load_checkpoint
 from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.gpt.tokenizer import StreamDecoder, load_tokenizer
@@ -140,9 +141,12 @@ def sample(
     init_from: str = "resume",
     weights: str | None = None,
     stream: TextIO | str | None = "stdout",
+    device: str = "cpu",
 ) -> list[str]:
     """Sample from a checkpoint (``init_from="resume"``: ``checkpoint`` is a file or an out_dir) or from pretrained
-    GPT-2 (``init_from="gpt2"`` etc., weights from the folder ``weights`` or the local Hugging Face cache)."""
+    GPT-2 (``init_from="gpt2"`` etc., weights from the folder ``weights`` or the local Hugging Face cache), on
+    ``device`` ("cpu", or "cuda" with CuPy)."""
+    device = require_device(device)  # one line if a GPU is asked for and cannot be had
     if init_from == "resume":
         if weights:
             raise ValueError(f"weights={weights!r} is only used with init_from gpt2 (--init-from gpt2)")
@@ -152,6 +156,7 @@ def sample(
         meta = {"tokenizer": {"kind": "gpt2", "name": "gpt2"}, "vocab_size": model.config.vocab_size}
     else:
         raise ValueError(f"init_from must be 'resume' or a GPT-2 name (gpt2, gpt2-medium, ...), not {init_from!r}")
+    model.to(device)
     return sample_from_model(
         model, meta, prompt, num_samples, max_new_tokens, temperature, top_k, top_p, seed, stream=stream
     )

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import numpy2gpt.autograd as ag
+from numpy2gpt.autograd.device import require as require_device
 from numpy2gpt.gpt import data as gdata
 from numpy2gpt.gpt import distributed
 from numpy2gpt.gpt.checkpoint import CheckpointError, checkpoint_path, load_resumable, save_checkpoint
@@ -104,6 +105,8 @@ class TrainConfig:
     min_lr: float = _opt(1e-4, "final learning rate (nanoGPT: ~learning_rate/10)")
     # misc
     seed: int = _opt(1337, "seed of every random draw (init, batches, dropout)")
+    device: str = _opt("cpu", "'cpu' (NumPy) or 'cuda' / 'cuda:N' (CuPy on an NVIDIA GPU: pip install "
+                       "'numpy2gpt-autograd[cuda12]')")  # fmt: skip
     sample_at_end: bool = _opt(True, "print a sample from the model when training ends")
     num_sample_tokens: int = _opt(300, "length of that sample in tokens")
     plot: bool = _opt(True, "write a loss-curve PNG (needs matplotlib)")
@@ -268,6 +271,7 @@ def train(config: TrainConfig) -> TrainResult:
 
 def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
     """``train`` on this rank of ``world`` (every rank runs it; a single process is a world of one)."""
+    device = require_device(config.device)  # before any work: one line if CuPy or the GPU is missing
     ag.allocator.keep_freed_memory()  # a training run: keep freed memory for the next step (see allocator.py)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -285,6 +289,7 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
         checkpoint = world.broadcast(resumable)
     model, config = init_model(config, int(meta["vocab_size"]), checkpoint)
     world.broadcast_parameters(model.parameters())  # every rank starts from rank 0's weights
+    model.to(device)  # initialised (or loaded) on the host, then moved: the same weights on every device
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
     peak = measure_matmul_peak() if world.is_main else math.nan
     run = Run(config, model, optimizer, splits, meta, out_dir, peak, plot=config.plot and world.is_main, world=world)
@@ -488,14 +493,14 @@ def weight_limit(model: GPT) -> float:
     """The largest |weight| a checkpoint may hold: ``EXPLODED`` times the largest at the start of the run (at
     least 1: LayerNorm's gains start at 1). AdamW moves a weight by about the learning rate per step, so a healthy
     run stays far below it; a run whose learning rate is far too high passes it long before the loss says so."""
-    return EXPLODED * max(1.0, max(float(np.max(np.abs(p.data))) for p in model.parameters()))
+    return EXPLODED * max(1.0, max(float(np.abs(p.data).max()) for p in model.parameters()))
 
 
 def save_run(run: Run) -> None:
     """Write the checkpoint (see checkpoint.py for what it holds); never weights that are not finite or that
     exploded (beyond ``run.weight_limit``)."""
     for name, p in run.model.named_parameters():
-        largest = float(np.max(np.abs(p.data)))
+        largest = float(np.abs(p.data).max())
         if not math.isfinite(largest):
             raise TrainingDiverged(f"parameter {name} is not finite at iteration {run.iter_num}; not saving it")
         if largest > run.weight_limit:

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from numpy2gpt.autograd import Tensor
+from numpy2gpt.autograd.device import Device, device_of, parse_to_args, to_device
 from numpy2gpt.nn.parameter import Parameter
 from numpy2gpt.nn.utils import _zero_grads
 
@@ -42,6 +43,13 @@ def _addindent(text: str, spaces: int) -> str:
         return text
     pad = " " * spaces
     return lines[0] + "\n" + "\n".join(pad + line for line in lines[1:])
+
+
+def _moved(data: Any, device: Device | None, dtype: Any) -> Any:
+    """``data`` on ``device`` and, when floating, in ``dtype`` (either may be None: unchanged)."""
+    if dtype is not None and data.dtype.kind == "f" and data.dtype != dtype:
+        data = data.astype(dtype)
+    return data if device is None else to_device(data, device)
 
 
 def _as_buffer(value: Any) -> Tensor | None:
@@ -320,19 +328,28 @@ class Module:
         fn(self)
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Convert floating parameters and buffers to ``dtype`` in place; the Parameter objects stay the same
-        (an optimizer made earlier still holds them). ``double()`` and ``float()`` are shorthands."""
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Module.to() converts floating parameters only, got dtype {dtype}")
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Move parameters and buffers to a device and/or convert the floating ones to a dtype, in place, as
+        ``torch.nn.Module.to``: ``to("cuda")``, ``to("cpu")``, ``to(np.float64)``, ``to("cuda", np.float32)``. The
+        Parameter objects stay the same (an optimizer made earlier still holds them; its state follows at its
+        next step). ``cuda()``, ``cpu()``, ``double()`` and ``float()`` are shorthands."""
+        device, dtype = parse_to_args(args, kwargs)
+        if dtype is not None and np.dtype(dtype).kind != "f":
+            raise TypeError(f"Module.to() converts floating parameters only, got dtype {np.dtype(dtype)}")
         for module in self.modules():
             for t in (*module._parameters.values(), *module._buffers.values()):
-                if t is not None and t.data.dtype.kind == "f" and t.data.dtype != dtype:
-                    t.data = t.data.astype(dtype)
+                if t is not None:
+                    t.data = _moved(t.data, device, dtype)
                     if t.grad is not None:
-                        t.grad = Tensor(t.grad.data.astype(dtype))
+                        t.grad = Tensor(_moved(t.grad.data, device, dtype))
         return self
+
+    def cuda(self, device: int | None = None) -> Module:
+        """Move every parameter and buffer to a GPU (needs CuPy): ``to("cuda")``."""
+        return self.to("cuda" if device is None else f"cuda:{device}")
+
+    def cpu(self) -> Module:
+        return self.to("cpu")
 
     def float(self) -> Module:
         return self.to(np.float32)
@@ -394,7 +411,7 @@ class Module:
             if key not in state_dict:
                 continue
             raw = state_dict[key]
-            value = raw.data if isinstance(raw, Tensor) else np.asarray(raw)
+            value = raw.data if isinstance(raw, Tensor) else raw if hasattr(raw, "shape") else np.asarray(raw)
             if value.shape != target.data.shape:
                 errors.append(
                     f"size mismatch for {key}: copying a param with shape {value.shape} from checkpoint, "
@@ -410,8 +427,9 @@ class Module:
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         for target, value in updates:
-            if target.data.flags.writeable:
-                np.copyto(target.data, value, casting="same_kind")
+            value = to_device(value, device_of(target.data))  # a checkpoint's host arrays go to the model's device
+            if getattr(target.data.flags, "writeable", True):
+                target.data[...] = value
             else:
                 target.data = value.astype(target.data.dtype, copy=True)
         return IncompatibleKeys(missing, unexpected)

@@ -21,7 +21,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from numpy2gpt.autograd import Tensor
+from numpy2gpt.autograd import Tensor, get_array_module
+from numpy2gpt.autograd.device import to_host
 
 __all__ = ["CheckpointError", "atomic_write", "load", "remove_stale_temporaries", "save"]
 
@@ -55,6 +56,11 @@ def _encode(obj: Any, arrays: list[np.ndarray], memo: dict[int, int], where: str
         return {"float": "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")}
     if isinstance(obj, Tensor):
         obj = obj.data
+    if get_array_module(obj) is not np:  # a GPU array: files hold host arrays, so a GPU run loads on a CPU
+        if id(obj) not in memo:
+            memo[id(obj)] = len(arrays)
+            arrays.append(to_host(obj))
+        return {"array": memo[id(obj)]}
     if isinstance(obj, (np.ndarray, np.generic)):
         array = np.asarray(obj)
         if array.dtype.kind not in _KINDS or array.dtype.fields is not None:

@@ -38,7 +38,8 @@ def _distinct(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
 
 def _memory_key(a: np.ndarray) -> tuple[int, tuple[int, ...], tuple[int, ...], str]:
     """Arrays with equal keys are the same numbers in the same memory (the same array, or identical views)."""
-    return a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str
+    ptr = a.__array_interface__["data"][0] if isinstance(a, np.ndarray) else a.data.ptr  # (CuPy: a device pointer)
+    return ptr, a.shape, a.strides, a.dtype.str
 
 
 def _update_grads(params: list[Tensor], op: Callable[[np.ndarray, np.ndarray | None], np.ndarray]) -> None:
@@ -52,7 +53,7 @@ def _update_grads(params: list[Tensor], op: Callable[[np.ndarray, np.ndarray | N
         g = p.grad.data
         key = _memory_key(g)
         if key not in done:
-            done[key] = op(g, g if g.flags.writeable else None)
+            done[key] = op(g, g if getattr(g.flags, "writeable", True) else None)
         if done[key] is not g:
             p.grad = Tensor(done[key])
 
@@ -81,9 +82,15 @@ def get_total_norm(tensors: Iterable[Tensor | np.ndarray], norm_type: float = 2.
     Returns:
         A NumPy scalar in the tensors' dtype (0.0 for no tensors).
     """
-    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    arrays = [
+        t.data if isinstance(t, Tensor) else t if get_array_module(t) is not np else np.asarray(t) for t in tensors
+    ]
     if not arrays:
         return np.float32(0.0)
+    xp = get_array_module(*arrays)
+    if xp is not np:  # on a GPU: CuPy's linalg.norm of each flattened array, and of their norms (a 0-d GPU array)
+        norms = [xp.linalg.norm(a.reshape(-1), ord=norm_type) for a in arrays]
+        return xp.linalg.norm(xp.stack(norms), ord=norm_type)
     norms = [np.linalg.vector_norm(a, ord=norm_type) for a in arrays]
     return np.linalg.vector_norm(np.stack(norms), ord=norm_type)
 
@@ -118,6 +125,11 @@ def clip_grad_norm_(
         )
     # clip_coef = max_norm / (total + 1e-6), in the gradients' dtype and as torch evaluates it (reciprocal first)
     dtype = total.dtype.type
+    xp = get_array_module(total)
+    if xp is not np:  # on a GPU: scale by min(coef, 1) without asking the device whether coef < 1 (as torch)
+        clip_coef = xp.minimum(xp.reciprocal(total + dtype(1e-6)) * dtype(max_norm), dtype(1.0))
+        _update_grads(params, lambda g, out: xp.multiply(g, clip_coef, out=out))
+        return float(total)
     clip_coef = np.reciprocal(total + dtype(1e-6)) * dtype(max_norm)
     if clip_coef < 1.0 or np.isnan(clip_coef):  # a nan norm makes every gradient nan, as in PyTorch
         with np.errstate(invalid="ignore"):  # an inf norm gives inf * 0 = nan, as in PyTorch

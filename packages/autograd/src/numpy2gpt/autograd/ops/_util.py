@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.creation import as_tensor
 from numpy2gpt.autograd.dtypes import constant_like, default_float
 from numpy2gpt.autograd.tensor import Tensor
@@ -44,15 +45,23 @@ def operands(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     if not isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             return as_tensor(a), as_tensor(b)
-        a = Tensor._wrap(constant_like(a, b.data.dtype))
+        a = Tensor._wrap(constant_on(b.data, constant_like(a, b.data.dtype)))
     elif not isinstance(b, Tensor):
-        b = Tensor._wrap(constant_like(b, a.data.dtype))
+        b = Tensor._wrap(constant_on(a.data, constant_like(b, a.data.dtype)))
     ka, kb = a.data.dtype.kind, b.data.dtype.kind
     if ka == "f" and kb != "f":
         b = Tensor._wrap(b.data.astype(a.data.dtype))
     elif kb == "f" and ka != "f":
         a = Tensor._wrap(a.data.astype(b.data.dtype))
     return a, b
+
+
+def constant_on(like: Any, constant: np.ndarray) -> Any:
+    """``constant`` (a NumPy array) on the device of ``like``: itself on the CPU, a copy on a GPU."""
+    if type(like) is np.ndarray:
+        return constant
+    xp = get_array_module(like)
+    return constant if xp is np else xp.asarray(constant)
 
 
 def as_float(x: Any) -> Tensor:

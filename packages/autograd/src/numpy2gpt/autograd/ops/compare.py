@@ -6,13 +6,15 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.ops._util import operands
 from numpy2gpt.autograd.tensor import Tensor
 
 
 def _compare(ufunc: np.ufunc, a: Any, b: Any) -> Tensor:
     a, b = operands(a, b)
-    return Tensor._wrap(np.asarray(ufunc(a.data, b.data)))
+    r = ufunc(a.data, b.data)  # (a NumPy ufunc on CuPy arrays runs CuPy's)
+    return Tensor._wrap(r if type(r) is np.ndarray or get_array_module(r) is not np else np.asarray(r))
 
 
 def eq(a: Any, b: Any) -> Tensor:

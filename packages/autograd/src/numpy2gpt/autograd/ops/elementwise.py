@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.grad_mode import is_grad_enabled
 from numpy2gpt.autograd.ops._util import as_float, as_tensor, check_broadcast, operands
@@ -86,10 +87,11 @@ class Sigmoid(Function):
     no cancellation in either tail (``0.5 * (1 + tanh(x / 2))`` rounds sigmoid(-20) to 0 in float32)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        e = np.exp(-np.abs(x))
-        y = np.add(e, 1.0, out=np.empty_like(e))  # out=: stays an array if 0-d
-        np.divide(1.0, y, out=y)
-        return np.where(x < 0, e * y, y)
+        xp = get_array_module(x)
+        e = xp.exp(-xp.abs(x))
+        y = xp.add(e, 1.0, out=xp.empty_like(e))  # out=: stays an array if 0-d
+        xp.divide(1.0, y, out=y)
+        return xp.where(x < 0, e * y, y)
 
     def backward(self, gy: Tensor) -> Tensor:
         y = self.outputs[0]()
@@ -100,7 +102,7 @@ class ReLU(Function):
     """y = max(x, 0).  dx = dy where x > 0, else 0 (also 0 at x = 0, as PyTorch)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.clip(x, 0.0, math.inf)  # max(x, 0); clip with two scalar bounds is 5x faster than np.maximum
+        return get_array_module(x).clip(x, 0.0, math.inf)  # max(x, 0); 5x faster than np.maximum (two scalar bounds)
 
     def backward(self, gy: Tensor) -> Tensor | np.ndarray:
         positive = self.inputs[0].data > 0
@@ -127,11 +129,11 @@ class Clip(Function):
         self.lo, self.hi = lo, hi
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.clip(x, self.lo, self.hi)
+        return get_array_module(x).clip(x, self.lo, self.hi)
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0].data
-        inside = np.ones(x.shape, dtype=bool)
+        inside = get_array_module(x).ones(x.shape, dtype=bool)
         if self.lo is not None:
             inside &= x >= self.lo
         if self.hi is not None:
@@ -163,7 +165,7 @@ def _route(f: Function, gy: Tensor, a_wins: np.ndarray) -> tuple[Tensor | None, 
     """Split dy between a and b: weight 1 to the winner, 1/2 each on ties."""
     a, b = f.inputs
     tie = a.data == b.data
-    weight_a = np.where(tie, 0.5, a_wins).astype(gy.dtype)
+    weight_a = get_array_module(tie).where(tie, 0.5, a_wins).astype(gy.dtype)
     need_a, need_b = f.needs_input_grad
     ga = sum_to(gy * Tensor._wrap(weight_a), a.shape) if need_a else None
     gb = sum_to(gy * Tensor._wrap(1.0 - weight_a), b.shape) if need_b else None

@@ -13,7 +13,7 @@ import numpy as np
 
 from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
-from numpy2gpt.autograd.ops._util import as_tensor, operands
+from numpy2gpt.autograd.ops._util import as_tensor, constant_on, operands
 from numpy2gpt.autograd.ops.shape import sum_to
 from numpy2gpt.autograd.tensor import Tensor
 
@@ -83,12 +83,12 @@ class Where(Function):
         self.cond = cond
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.where(self.cond, a, b)
+        return get_array_module(a, b).where(self.cond, a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
         need_a, need_b = self.needs_input_grad
-        zero = np.zeros((), dtype=gy.dtype)
+        zero = get_array_module(gy.data).zeros((), dtype=gy.dtype)
         ga = sum_to(Where(self.cond)(gy, zero), a.shape) if need_a else None
         gb = sum_to(Where(self.cond)(zero, gy), b.shape) if need_b else None
         return ga, gb
@@ -96,8 +96,10 @@ class Where(Function):
 
 def where(cond: Any, a: Any, b: Any) -> Tensor:
     """Elementwise choice: ``a`` where ``cond`` is true, else ``b`` (all three broadcast together)."""
-    cond = np.asarray(cond.data if isinstance(cond, Tensor) else cond, dtype=bool)
+    cond = cond.data if isinstance(cond, Tensor) else cond
     a, b = operands(a, b)
+    xp = get_array_module(cond, a.data, b.data)
+    cond = xp.asarray(cond, dtype=bool)  # (on a GPU: a host condition, a causal mask say, is copied there)
     try:
         np.broadcast_shapes(cond.shape, a.shape, b.shape)
     except ValueError:
@@ -111,7 +113,7 @@ def masked_fill(x: Any, mask: Any, value: float) -> Tensor:
     """``x`` with ``value`` wherever ``mask`` is true (``mask`` broadcasts to x). No gradient reaches the
     filled places."""
     x = as_tensor(x)
-    return where(mask, Tensor._wrap(np.asarray(value, dtype=x.dtype)), x)
+    return where(mask, Tensor._wrap(constant_on(x.data, np.asarray(value, dtype=x.dtype))), x)
 
 
 def tril(x: Any, k: int = 0) -> Tensor:

@@ -83,7 +83,7 @@ class Split(Function):
         self.sizes, self.axis = sizes, axis
 
     def forward(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        cuts = np.cumsum(self.sizes)[:-1]
+        cuts = np.cumsum(self.sizes)[:-1].tolist()  # (a list: CuPy takes host indices as Python ints)
         return tuple(get_array_module(x).split(x, cuts, axis=self.axis))
 
     def backward(self, *gys: Tensor | None) -> Tensor:
@@ -93,7 +93,7 @@ class Split(Function):
             if g is None:
                 shape = list(x.shape)
                 shape[self.axis] = size
-                g = Tensor._wrap(np.zeros(shape, dtype=x.dtype))
+                g = Tensor._wrap(get_array_module(x.data).zeros(shape, dtype=x.dtype))
             pieces.append(g)
         return concatenate(pieces, self.axis)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.ops._util import as_float, as_tensor, keepdims_shape, normalize_axes, pick
 from numpy2gpt.autograd.ops.shape import broadcast_to, reshape
@@ -49,7 +50,8 @@ class Mean(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if _count(x.shape, self.axes) == 0:
-            return np.full(x.sum(axis=self.axes, keepdims=self.keepdims).shape, np.nan, dtype=x.dtype)
+            shape = x.sum(axis=self.axes, keepdims=self.keepdims).shape
+            return get_array_module(x).full(shape, np.nan, dtype=x.dtype)
         return x.mean(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy: Tensor) -> Tensor:
@@ -75,8 +77,9 @@ class Max(Function):
         return "Max" if self.largest else "Min"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        reduce = np.max if self.largest else np.min
-        return reduce(x, axis=self.axes, keepdims=self.keepdims)
+        if self.largest:  # (methods: NumPy's and CuPy's arrays both have them)
+            return x.max(axis=self.axes, keepdims=self.keepdims)
+        return x.min(axis=self.axes, keepdims=self.keepdims)
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
@@ -168,7 +171,7 @@ class NoDegreesOfFreedom(Function):
 
     def forward(self, s: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return s / np.zeros((), dtype=s.dtype)
+            return s / get_array_module(s).zeros((), dtype=s.dtype)
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy * math.nan
@@ -223,7 +226,10 @@ def _arg_extreme(op: str, fn: Any, x: Any, dim: Any, keepdim: Any, axis: Any, ke
     if a is not None:
         a = normalize_axes(a, x.ndim, op)[0] if x.ndim else None
     keep = bool(pick(op, "keepdim", keepdim, "keepdims", keepdims, False))
+    xp = get_array_module(x.data)
+    fn = fn if xp is np else getattr(xp, op)  # (np.argmax, or CuPy's)
     try:
-        return Tensor._wrap(np.asarray(fn(x.data, axis=a, keepdims=keep)))
+        r = fn(x.data, axis=a, keepdims=keep)
+        return Tensor._wrap(np.asarray(r) if xp is np else r)
     except ValueError:  # NumPy: "attempt to get argmax of an empty sequence"
         raise ValueError(f"{op}: the axis reduced in shape {x.shape} is empty") from None

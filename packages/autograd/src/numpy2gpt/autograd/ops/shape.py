@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.ops._util import as_tensor, check_axis, normalize_axes, pick, shape_args
 from numpy2gpt.autograd.tensor import Tensor
@@ -49,8 +50,12 @@ class View(Reshape):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         try:
+            if get_array_module(x) is not np:  # a GPU array: set the shape of a view (fails where a copy is needed)
+                y = x.view()
+                y.shape = self.shape
+                return y
             return np.reshape(x, self.shape, copy=False)
-        except ValueError:
+        except (ValueError, AttributeError):
             raise ValueError(
                 f"view: shape {x.shape} with strides {x.strides} cannot be viewed as {self.shape} without a "
                 "copy; use reshape() (or .contiguous().view())"
@@ -93,7 +98,7 @@ class Transpose(Function):
         self.axes = axes
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.transpose(x, self.axes)
+        return x.transpose(self.axes)
 
     def backward(self, gy: Tensor) -> Tensor:
         if self.axes is None:
@@ -153,7 +158,7 @@ class BroadcastTo(Function):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         try:
-            return np.broadcast_to(x, self.shape)
+            return get_array_module(x).broadcast_to(x, self.shape)
         except ValueError:
             raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} to {self.shape}") from None
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.grad_mode import is_grad_enabled
 from numpy2gpt.autograd.ops._util import as_tensor, pick
@@ -26,10 +27,11 @@ from numpy2gpt.autograd.tensor import Tensor
 
 def softmax_array(a: np.ndarray, axis: int | None = -1) -> np.ndarray:
     """exp(a - max) / sum(exp(a - max)) along ``axis`` (None: a 0-d array), in a's floating dtype."""
+    xp = get_array_module(a)
     if a.size == 0:
-        return np.exp(a)  # nothing to normalise (and no maximum to take)
-    y = np.subtract(a, a.max(axis=axis, keepdims=True), out=np.empty_like(a))  # out=: stays an array if 0-d
-    np.exp(y, out=y)
+        return xp.exp(a)  # nothing to normalise (and no maximum to take)
+    y = xp.subtract(a, a.max(axis=axis, keepdims=True), out=xp.empty_like(a))  # out=: stays an array if 0-d
+    xp.exp(y, out=y)
     y /= y.sum(axis=axis, keepdims=True)
     return y
 
@@ -41,12 +43,13 @@ def log_softmax_array(a: np.ndarray, axis: int | None = -1) -> np.ndarray:
 
 def _log_softmax_and_softmax(a: np.ndarray, axis: int | None, keep_softmax: bool) -> tuple[np.ndarray, Any]:
     """(log_softmax(a), softmax(a) or None): the two share exp(a - max) and its sum."""
+    xp = get_array_module(a)
     if a.size == 0:
         return a - a, (a - a if keep_softmax else None)
-    y = np.subtract(a, a.max(axis=axis, keepdims=True), out=np.empty_like(a))  # out=: stays an array if 0-d
-    p = np.exp(y, out=np.empty_like(a))
+    y = xp.subtract(a, a.max(axis=axis, keepdims=True), out=xp.empty_like(a))  # out=: stays an array if 0-d
+    p = xp.exp(y, out=xp.empty_like(a))
     s = p.sum(axis=axis, keepdims=True)
-    y -= np.log(s)
+    y -= xp.log(s)
     if not keep_softmax:
         return y, None
     p /= s
@@ -67,9 +70,10 @@ class Softmax(Function):
         if is_grad_enabled():  # create_graph=True: Tensor ops, differentiable again
             return y * (gy - (gy * y).sum(self.axis, keepdims=True))
         y, gy = y.data, gy.data
-        gx = np.multiply(gy, y, out=np.empty_like(y))
+        xp = get_array_module(y)
+        gx = xp.multiply(gy, y, out=xp.empty_like(y))
         s = gx.sum(axis=self.axis, keepdims=True)
-        np.subtract(gy, s, out=gx)
+        xp.subtract(gy, s, out=gx)
         gx *= y
         return gx
 
@@ -91,11 +95,12 @@ class LogSoftmax(Function):
             p = self.outputs[0]().exp()
             return gy - p * gy.sum(self.axis, keepdims=True)
         p, self.p = self.p, None  # backward owns the buffer and reuses it for dx
+        xp = get_array_module(gy.data)
         if p is None:  # a second backward (retain_graph=True): recompute softmax from the output
-            p = np.exp(self.outputs[0]().data, out=np.empty_like(gy.data))
+            p = xp.exp(self.outputs[0]().data, out=xp.empty_like(gy.data))
         gy = gy.data
         p *= gy.sum(axis=self.axis, keepdims=True)
-        np.subtract(gy, p, out=p)
+        xp.subtract(gy, p, out=p)
         return p
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Tensor
+from numpy2gpt.autograd import Tensor, get_array_module
 
 
 def check_floating(op: str, **tensors: Tensor | None) -> np.dtype:
@@ -24,7 +24,10 @@ def check_floating(op: str, **tensors: Tensor | None) -> np.dtype:
 
 def index_array(idx: Any, op: str, what: str) -> np.ndarray:
     """An integer index array (from a Tensor, array or list); a clear TypeError for anything else."""
-    data = idx.data if isinstance(idx, Tensor) else np.asarray(idx)
+    if isinstance(idx, Tensor):
+        data = idx.data
+    else:  # a GPU array stays where it is
+        data = idx if isinstance(idx, np.ndarray) or get_array_module(idx) is not np else np.asarray(idx)
     if data.dtype.kind not in "iu":
         raise TypeError(f"{op}: {what} must be integers, got dtype {data.dtype}")
     return data

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, as_tensor, default_generator, softmax_array, sum_to_array
+from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module, softmax_array, sum_to_array
+from numpy2gpt.autograd.device import default_generator_like, device_of, to_device, to_host
 from numpy2gpt.nn.functional._util import check_floating
 from numpy2gpt.nn.functional.dropout import keep_mask
 
@@ -60,53 +61,55 @@ class ScaledDotProductAttention(Function):
         self.keep, self.dropout_scale = keep, dropout_scale
 
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
-        s = np.matmul(q, np.swapaxes(k, -1, -2))
+        xp = get_array_module(q)
+        s = xp.matmul(q, xp.swapaxes(k, -1, -2))
         s *= self.scale
         if self.additive is not None:
             s += self.additive
         if self.hidden is not None:
-            np.copyto(s, -np.inf, where=self.hidden)
+            xp.copyto(s, -xp.inf, where=self.hidden)
         if self.dead is not None:  # rows with every key masked: softmax of 0s, zeroed below (they attend to nothing)
-            np.copyto(s, 0.0, where=self.dead)
+            xp.copyto(s, 0.0, where=self.dead)
         p = softmax_array(s, axis=-1)
         del s
         if self.dead is not None:
-            np.copyto(p, 0.0, where=self.dead)
+            xp.copyto(p, 0.0, where=self.dead)
         if self.keep is not None:
-            pd = np.multiply(p, self.keep)
+            pd = xp.multiply(p, self.keep)
             pd *= self.dropout_scale
         else:
             pd = p
         if True in self.needs_input_grad:
             self.p = p
-        return np.matmul(pd, v)
+        return xp.matmul(pd, v)
 
     def backward(self, gy: Tensor) -> tuple[np.ndarray | None, ...]:
         q, k, v = (t.data for t in self.inputs)
+        xp = get_array_module(q)
         need_q, need_k, need_v = self.needs_input_grad
         do, p = gy.data, self.p
         gq = gk = gv = None
         if need_v:
             if self.keep is not None:
-                pd = np.multiply(p, self.keep)
+                pd = xp.multiply(p, self.keep)
                 pd *= self.dropout_scale
             else:
                 pd = p
-            gv = sum_to_array(np.matmul(np.swapaxes(pd, -1, -2), do), v.shape)  # Pd^T @ dO
+            gv = sum_to_array(xp.matmul(xp.swapaxes(pd, -1, -2), do), v.shape)  # Pd^T @ dO
             del pd
         if need_q or need_k:
-            ds = np.matmul(do, np.swapaxes(v, -1, -2))  # dPd = dO @ v^T
+            ds = xp.matmul(do, xp.swapaxes(v, -1, -2))  # dPd = dO @ v^T
             if self.keep is not None:
                 ds *= self.keep
                 ds *= self.dropout_scale
-            rowdot = np.einsum("...ij,...ij->...i", ds, p)[..., None]  # sum(dP * P) over the keys
+            rowdot = xp.einsum("...ij,...ij->...i", ds, p)[..., None]  # sum(dP * P) over the keys
             ds -= rowdot
             ds *= p
             ds *= self.scale  # dS * scale, shared by dq and dk
             if need_q:
-                gq = sum_to_array(np.matmul(ds, k), q.shape)
+                gq = sum_to_array(xp.matmul(ds, k), q.shape)
             if need_k:
-                gk = sum_to_array(np.matmul(np.swapaxes(ds, -1, -2), q), k.shape)
+                gk = sum_to_array(xp.matmul(xp.swapaxes(ds, -1, -2), q), k.shape)
         return gq, gk, gv
 
 
@@ -115,9 +118,12 @@ _QUERY_BLOCK = 64
 
 
 @functools.lru_cache(maxsize=32)
-def _causal_bias(t: int, s: int, dtype: np.dtype) -> np.ndarray:
-    """(T, S) additive mask: 0 where query i may attend to key j, -inf where the causal mask hides it. Read-only."""
+def _causal_bias(t: int, s: int, dtype: np.dtype, xp: Any = np) -> np.ndarray:
+    """(T, S) additive mask: 0 where query i may attend to key j, -inf where the causal mask hides it. Read-only;
+    on a GPU (``xp`` CuPy) a device copy, made once per shape."""
     bias = np.where(causal_mask(t, s), 0.0, -np.inf).astype(dtype)
+    if xp is not np:
+        return xp.asarray(bias)
     bias.setflags(write=False)
     return bias
 
@@ -149,25 +155,27 @@ class CausalAttention(Function):
     def _dropped(self, p: np.ndarray, r0: int, r1: int, keys: int) -> np.ndarray:
         if self.keep is None:
             return p
-        pd = np.multiply(p, self.keep[..., r0:r1, :keys])
+        xp = get_array_module(p)
+        pd = xp.multiply(p, self.keep[..., r0:r1, :keys])
         pd *= self.dropout_scale
         return pd
 
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+        xp = get_array_module(q)
         t, s = q.shape[-2], k.shape[-2]
         batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
-        bias = _causal_bias(t, s, q.dtype)
+        bias = _causal_bias(t, s, q.dtype, xp)
         if len(batch) == 2:  # (B, H, T, hd) laid out as (B, T, H, hd): the usual y.transpose(1, 2).reshape(B, T, C)
-            out = np.empty((batch[0], t, batch[1], v.shape[-1]), dtype=q.dtype).transpose(0, 2, 1, 3)  # is free
+            out = xp.empty((batch[0], t, batch[1], v.shape[-1]), dtype=q.dtype).transpose(0, 2, 1, 3)  # is free
         else:
-            out = np.empty((*batch, t, v.shape[-1]), dtype=q.dtype)
+            out = xp.empty((*batch, t, v.shape[-1]), dtype=q.dtype)
         ps = []
         for r0, r1, keys in _query_blocks(t, s):
-            p = np.matmul(q[..., r0:r1, :], np.swapaxes(k[..., :keys, :], -1, -2))  # (..., r1 - r0, keys)
+            p = xp.matmul(q[..., r0:r1, :], xp.swapaxes(k[..., :keys, :], -1, -2))  # (..., r1 - r0, keys)
             p *= self.scale
             p += bias[r0:r1, :keys]
             p = softmax_array(p, axis=-1)  # every row sees key 0: no row is fully masked
-            out[..., r0:r1, :] = np.matmul(self._dropped(p, r0, r1, keys), v[..., :keys, :])
+            out[..., r0:r1, :] = xp.matmul(self._dropped(p, r0, r1, keys), v[..., :keys, :])
             ps.append(p)
         if True in self.needs_input_grad:
             self.ps = ps
@@ -175,38 +183,39 @@ class CausalAttention(Function):
 
     def backward(self, gy: Tensor) -> tuple[np.ndarray | None, ...]:
         q, k, v = (x.data for x in self.inputs)
+        xp = get_array_module(q)
         need_q, need_k, need_v = self.needs_input_grad
         do, ps = gy.data, self.ps
         t, s = q.shape[-2], k.shape[-2]
         batch = do.shape[:-2]
-        gq = np.empty((*batch, *q.shape[-2:]), dtype=q.dtype) if need_q else None
-        gk = np.empty((*batch, *k.shape[-2:]), dtype=k.dtype) if need_k else None
-        gv = np.empty((*batch, *v.shape[-2:]), dtype=v.dtype) if need_v else None
+        gq = xp.empty((*batch, *q.shape[-2:]), dtype=q.dtype) if need_q else None
+        gk = xp.empty((*batch, *k.shape[-2:]), dtype=k.dtype) if need_k else None
+        gv = xp.empty((*batch, *v.shape[-2:]), dtype=v.dtype) if need_v else None
         # Last block first: it sees every key, so it writes dk and dv whole and the others add into a prefix.
         first = True
         for (r0, r1, keys), p in reversed(list(zip(_query_blocks(t, s), ps, strict=True))):
             do_b = do[..., r0:r1, :]
             if need_v:
-                pd_t = np.swapaxes(self._dropped(p, r0, r1, keys), -1, -2)
+                pd_t = xp.swapaxes(self._dropped(p, r0, r1, keys), -1, -2)
                 if first:
-                    np.matmul(pd_t, do_b, out=gv)
+                    xp.matmul(pd_t, do_b, out=gv)
                 else:
-                    gv[..., :keys, :] += np.matmul(pd_t, do_b)
+                    gv[..., :keys, :] += xp.matmul(pd_t, do_b)
             if need_q or need_k:
-                ds = np.matmul(do_b, np.swapaxes(v[..., :keys, :], -1, -2))  # dPd
+                ds = xp.matmul(do_b, xp.swapaxes(v[..., :keys, :], -1, -2))  # dPd
                 if self.keep is not None:
                     ds *= self.keep[..., r0:r1, :keys]
                     ds *= self.dropout_scale
-                ds -= np.einsum("...ij,...ij->...i", ds, p)[..., None]
+                ds -= xp.einsum("...ij,...ij->...i", ds, p)[..., None]
                 ds *= p
                 ds *= self.scale
                 if need_q:
-                    np.matmul(ds, k[..., :keys, :], out=gq[..., r0:r1, :])
+                    xp.matmul(ds, k[..., :keys, :], out=gq[..., r0:r1, :])
                 if need_k:
                     if first:
-                        np.matmul(np.swapaxes(ds, -1, -2), q[..., r0:r1, :], out=gk)
+                        xp.matmul(xp.swapaxes(ds, -1, -2), q[..., r0:r1, :], out=gk)
                     else:
-                        gk[..., :keys, :] += np.matmul(np.swapaxes(ds, -1, -2), q[..., r0:r1, :])
+                        gk[..., :keys, :] += xp.matmul(xp.swapaxes(ds, -1, -2), q[..., r0:r1, :])
             first = False
         return tuple(
             None if g is None else sum_to_array(g, x.shape) for g, x in zip((gq, gk, gv), (q, k, v), strict=True)
@@ -254,13 +263,14 @@ def scaled_dot_product_attention(
     keep, dropout_scale = None, 1.0
     if dropout_p > 0.0:
         if dropout_p == 1.0:
-            keep, dropout_scale = np.zeros(scores_shape, dtype=bool), 0.0
+            keep, dropout_scale = get_array_module(q.data).zeros(scores_shape, dtype=bool), 0.0
         else:
-            keep = keep_mask(scores_shape, dropout_p, dtype, generator or default_generator())
+            keep = keep_mask(scores_shape, dropout_p, dtype, generator or default_generator_like(q.data))
             dropout_scale = 1.0 / (1.0 - dropout_p)
     if is_causal and 0 < t <= s:  # every query sees at least one key: the blocked path, which skips hidden keys
         return CausalAttention(scale, keep, dropout_scale)(q, k, v)
     masks = _masks(causal_mask(t, s) if is_causal else attn_mask, scores_shape, dtype)  # (T > S: some rows see nothing)
+    masks = tuple(None if m is None else to_device(m, device_of(q.data)) for m in masks)  # (to a GPU's queries)
     return ScaledDotProductAttention(scale, masks, keep, dropout_scale)(q, k, v)
 
 
@@ -270,7 +280,8 @@ def _masks(attn_mask: Any, scores_shape: tuple[int, ...], dtype: np.dtype) -> tu
     (found on the mask, which is small; such a row outputs 0)."""
     if attn_mask is None:
         return None, None, None
-    mask = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
+    mask = to_host(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)  # (small: checked on the host)
+    mask = np.asarray(mask)
     try:
         ok = np.broadcast_shapes(mask.shape, scores_shape) == scores_shape
     except ValueError:

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, as_tensor, default_generator
+from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module
+from numpy2gpt.autograd.device import default_generator_like
 from numpy2gpt.nn.functional._util import check_floating
 
 
@@ -33,12 +34,12 @@ class Dropout(Function):
         self.keep, self.scale = keep, scale
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.multiply(x, self.keep)
+        y = x * self.keep
         y *= self.scale
         return y
 
     def backward(self, gy: Tensor) -> np.ndarray:
-        gx = np.multiply(gy.data, self.keep)
+        gx = gy.data * self.keep
         gx *= self.scale
         return gx
 
@@ -56,6 +57,6 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.
         return x
     check_floating("dropout", x=x)
     if p == 1.0:
-        return Dropout(np.zeros(x.shape, dtype=bool), 0.0)(x)
-    keep = keep_mask(x.shape, p, x.dtype, generator or default_generator())
+        return Dropout(get_array_module(x.data).zeros(x.shape, dtype=bool), 0.0)(x)
+    keep = keep_mask(x.shape, p, x.dtype, generator or default_generator_like(x.data))
     return Dropout(keep, 1.0 / (1.0 - p))(x)

@@ -10,14 +10,21 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, as_tensor
+from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module
+from numpy2gpt.autograd.backend import scatter_add
+from numpy2gpt.autograd.device import to_host
 from numpy2gpt.nn.functional._util import check_floating, index_array
 
 
 def segment_sum_rows(ids: np.ndarray, rows: np.ndarray, num: int) -> np.ndarray:
-    """out (num, D) with out[v] = sum of rows[p] over p where ids[p] == v (ids 1-D, rows (len(ids), D))."""
-    out = np.zeros((num, rows.shape[1]), dtype=rows.dtype)
+    """out (num, D) with out[v] = sum of rows[p] over p where ids[p] == v (ids 1-D, rows (len(ids), D)).
+    On a GPU: one scatter-add kernel (atomic adds) instead of the sort."""
+    xp = get_array_module(rows)
+    out = xp.zeros((num, rows.shape[1]), dtype=rows.dtype)
     if len(ids) == 0:
+        return out
+    if xp is not np:
+        scatter_add(out, ids, rows)
         return out
     order = np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
@@ -38,7 +45,7 @@ class Embedding(Function):
         self.idx = idx
 
     def forward(self, weight: np.ndarray) -> np.ndarray:
-        return np.take(weight, self.idx, axis=0)
+        return get_array_module(weight).take(weight, self.idx, axis=0)
 
     def backward(self, gy: Tensor) -> np.ndarray:
         weight = self.inputs[0].data
@@ -59,7 +66,7 @@ def embedding(idx: Any, weight: Any) -> Tensor:
     num = weight.shape[0]
     bad = (ids < 0) | (ids >= num)
     if bad.any():
-        found = np.unique(ids[bad])
+        found = np.unique(to_host(ids[bad]))
         shown = ", ".join(str(int(i)) for i in found[:10]) + (", ..." if len(found) > 10 else "")
         raise IndexError(f"embedding: ids out of range [0, {num}) for a table of {num} rows: {shown}")
     return Embedding(ids)(weight)

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, as_tensor, softmax_array, sum_to_array
+from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module, softmax_array, sum_to_array
+from numpy2gpt.autograd.device import to_host
 from numpy2gpt.nn.functional._util import check_floating, index_array
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -34,7 +35,7 @@ class CrossEntropy(Function):
 
     def __init__(self, targets: np.ndarray, ignore_index: int, reduction: str):
         self.targets = targets.reshape(-1)
-        self.reduction = reduction
+        self.reduction, self.ignore_index = reduction, ignore_index
         self.valid = None if ignore_index is None else self.targets != ignore_index
         if self.valid is not None and self.valid.all():
             self.valid = None  # the common case: nothing ignored, no masking needed
@@ -43,20 +44,28 @@ class CrossEntropy(Function):
 
     def _rows(self) -> tuple[np.ndarray, np.ndarray]:
         """Row indices and targets to read z_i[t_i] at (ignored rows read column 0, masked out later)."""
-        t = self.targets if self.valid is None else np.where(self.valid, self.targets, 0)
-        return np.arange(len(t)), t
+        xp = get_array_module(self.targets)
+        t = self.targets if self.valid is None else xp.where(self.valid, self.targets, 0)
+        return xp.arange(len(t)), t
 
     def forward(self, logits: np.ndarray) -> np.ndarray:
         z = logits.reshape(len(self.targets), logits.shape[-1])  # (not -1: any size may be 0)
-        if z.shape[1] == 0:  # no classes: the caller checked that every row is ignored, so every loss is 0
-            e, total, loss = z.copy(), np.ones((len(z), 1), z.dtype), np.zeros(len(z), z.dtype)
+        xp = get_array_module(z)
+        self.lse = None
+        if xp.__name__ == "cupy" and z.shape[1]:  # one kernel; backward recomputes softmax from logsumexp
+            from numpy2gpt.nn.functional import cupy_kernels
+
+            loss, self.lse = cupy_kernels.cross_entropy_forward(z, self.targets, self.ignore_index)
+            e = total = None
+        elif z.shape[1] == 0:  # no classes: the caller checked that every row is ignored, so every loss is 0
+            e, total, loss = z.copy(), xp.ones((len(z), 1), z.dtype), xp.zeros(len(z), z.dtype)
         else:
             rows, t = self._rows()
-            e = np.subtract(z, z.max(axis=1, keepdims=True))  # the buffer that becomes the gradient
+            e = xp.subtract(z, z.max(axis=1, keepdims=True))  # the buffer that becomes the gradient
             target_logit = e[rows, t]  # z_i[t_i] - m_i
-            np.exp(e, out=e)
-            total = np.einsum("ij->i", e)[:, None]  # row sums: 2.5x faster than e.sum(axis=1) for short rows
-            loss = np.log(total).reshape(-1)
+            xp.exp(e, out=e)
+            total = xp.einsum("ij->i", e)[:, None]  # row sums: 2.5x faster than e.sum(axis=1) for short rows
+            loss = xp.log(total).reshape(-1)
             loss -= target_logit  # logsumexp(z_i) - z_i[t_i]; the max m_i cancels
         if self.valid is not None:
             loss[~self.valid] = 0.0  # (assigned, not multiplied: an ignored row may hold -inf logits)
@@ -68,13 +77,15 @@ class CrossEntropy(Function):
         if self.reduction == "sum":
             return loss_sum
         if self.count == 0:
-            return np.array(np.nan, dtype=logits.dtype)
-        return loss_sum / np.array(self.count, dtype=logits.dtype)
+            return xp.array(np.nan, dtype=logits.dtype)
+        return loss_sum / xp.array(self.count, dtype=logits.dtype)
 
     def backward(self, gy: Tensor) -> np.ndarray:
         logits = self.inputs[0].data
         e, self.e = self.e, None  # backward owns exp(z - m) and turns it into the gradient in place
         total = self.total
+        if self.lse is not None:  # the GPU's kernels: dz = w * (exp(z - lse) - onehot) in one pass
+            return self._backward_gpu(logits, gy.data)
         if e is None:  # a second backward (retain_graph=True): recompute the softmax
             e, total = softmax_array(logits.reshape(len(self.targets), logits.shape[-1]), axis=1), 1.0
         # w_i: dL/dloss_i (dy / count, dy, or dy_i), 0 for ignored rows
@@ -83,8 +94,13 @@ class CrossEntropy(Function):
             w = g.reshape(-1, 1).astype(e.dtype)
         else:
             # (with every row ignored, count is 0 and valid zeroes w below: the logits get no gradient)
-            scale = float(g) / max(self.count, 1) if self.reduction == "mean" else float(g)
-            w = np.full((len(e), 1), scale, dtype=e.dtype)
+            xp = get_array_module(e)
+            if xp is np:
+                scale = float(g) / max(self.count, 1) if self.reduction == "mean" else float(g)
+                w = np.full((len(e), 1), scale, dtype=e.dtype)
+            else:  # on a GPU dy stays there (float(g) would wait for the device)
+                w = xp.empty((len(e), 1), dtype=e.dtype)
+                w[...] = g / max(self.count, 1) if self.reduction == "mean" else g
         if self.valid is not None:
             w *= self.valid[:, None]
         e *= w / total  # w_i * softmax(z_i)
@@ -92,6 +108,21 @@ class CrossEntropy(Function):
             rows, t = self._rows()
             e[rows, t] -= w[:, 0]  # ... - w_i * onehot(t_i)
         return e.reshape(logits.shape)
+
+    def _backward_gpu(self, logits: Any, g: Any) -> Any:
+        from numpy2gpt.nn.functional import cupy_kernels
+
+        xp = get_array_module(logits)
+        z = logits.reshape(len(self.targets), logits.shape[-1])
+        if self.reduction == "none":
+            w = g.reshape(-1).astype(z.dtype)
+        else:
+            w = xp.empty(len(z), dtype=z.dtype)
+            w[...] = g / max(self.count, 1) if self.reduction == "mean" else g
+        if self.valid is not None:
+            w *= self.valid
+        t = self.targets if self.valid is None else xp.where(self.valid, self.targets, 0)
+        return cupy_kernels.cross_entropy_backward(z, t, self.lse, w).reshape(logits.shape)
 
 
 def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
@@ -120,7 +151,7 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction
     if ignore_index is not None:
         bad &= t != ignore_index
     if bad.any():
-        ids = np.unique(t[bad])
+        ids = np.unique(to_host(t[bad]))
         shown = ", ".join(str(int(i)) for i in ids[:10]) + (", ..." if len(ids) > 10 else "")
         raise IndexError(
             f"cross_entropy: target ids out of range [0, {vocab}) for {vocab} classes: {shown} "

@@ -9,8 +9,11 @@ GELU's float32 path has its own cheaper form, ``half_erfcx32`` (one polynomial; 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+
+from numpy2gpt.autograd import get_array_module
 
 # Chebyshev coefficients of S(y) = log(erfcx(a) / t); the first one already halved (S = sum c_k T_k(y)).
 _CHEB = (
@@ -95,7 +98,7 @@ def erfc_parts(a: np.ndarray, buffers: tuple[np.ndarray, ...] | None = None) -> 
     """
     if a.dtype not in (np.float32, np.float64):
         raise TypeError(f"erf needs a float32 or float64 array, got dtype {a.dtype}")
-    s, t, y, *rest = buffers or [np.empty_like(a) for _ in range(3 if a.dtype == np.float32 else 5)]
+    s, t, y, *rest = buffers or [get_array_module(a).empty_like(a) for _ in range(3 if a.dtype == np.float32 else 5)]
     np.add(a, 2.0, out=t)
     np.divide(2.0, t, out=t)  # t = 2 / (2 + a), in (0, 1]
     np.multiply(t, 2.0, out=y)
@@ -122,9 +125,14 @@ def erfc_parts(a: np.ndarray, buffers: tuple[np.ndarray, ...] | None = None) -> 
     return s, t
 
 
+def _array(x: Any) -> Any:
+    """``x`` as an array: a GPU (CuPy) array as it is, anything else through np.asarray."""
+    return x if get_array_module(x) is not np else np.asarray(x)
+
+
 def erfc(x: np.ndarray) -> np.ndarray:
     """The complementary error function 1 - erf(x), accurate in the tail (erfc(10) = 2.1e-45 in float64)."""
-    x = np.asarray(x)
+    x = _array(x)
     a = np.abs(x)
     s, t = erfc_parts(a)
     np.square(a, out=a)
@@ -141,7 +149,7 @@ def erfc(x: np.ndarray) -> np.ndarray:
 
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function 2/sqrt(pi) * integral_0^x exp(-s**2) ds, elementwise, in x's dtype."""
-    x = np.asarray(x)
+    x = _array(x)
     # |x| >= 0.5: erf = 1 - erfc, where erfc <= 0.48 and no digits are lost.
     out = erfc(x)
     np.subtract(1.0, out, out=out)
@@ -149,7 +157,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     if small.any():
         xs = x[small]
         x2 = xs * xs
-        p = np.full_like(xs, _TAYLOR[-1])
+        p = get_array_module(xs).full_like(xs, _TAYLOR[-1])
         for c in _TAYLOR[-2::-1]:
             p *= x2
             p += c

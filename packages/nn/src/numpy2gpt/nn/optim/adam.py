@@ -79,6 +79,13 @@ class Adam(Optimizer):
             state["exp_avg"] = xp.zeros(p.shape, dtype=p.dtype)
             state["exp_avg_sq"] = xp.zeros(p.shape, dtype=p.dtype)
         m, v = state["exp_avg"], state["exp_avg_sq"]
+        if get_array_module(p).__name__ == "cupy":  # the whole rule in one kernel (imported only on a GPU)
+            from numpy2gpt.nn.functional import cupy_kernels
+
+            state["step"] += 1.0
+            hyper = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps, "weight_decay": weight_decay}
+            cupy_kernels.adam_update(p, g, m, v, **hyper, decoupled=self.decoupled_weight_decay, step=state["step"])
+            return
         a, b = self._scratch(p, 2)  # a: the decayed gradient, then the denominator; b: temporaries
         state["step"] += 1.0
         step = state["step"]

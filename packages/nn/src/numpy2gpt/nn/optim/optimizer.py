@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from numpy2gpt.autograd import Tensor, enable_grad, get_array_module
+from numpy2gpt.autograd.device import device_of, to_device
 from numpy2gpt.nn.optim.flat import CHUNK, FlatLayout, can_flatten, state_arrays
 from numpy2gpt.nn.utils import _zero_grads
 
@@ -153,7 +154,9 @@ class Optimizer:
             if layout is None:
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p.data, p.grad.data, group, self.state.setdefault(p, {}))
+                        state = self.state.setdefault(p, {})
+                        _follow_device(p.data, state)
+                        self._update(p.data, p.grad.data, group, state)
             else:
                 for run in self._runs(group, layout):
                     self._update_run(run, group, layout)
@@ -238,7 +241,7 @@ class Optimizer:
         """
         views = []
         for k in range(count):
-            key = (k, like.dtype)
+            key = (k, like.dtype, type(like))  # (per device: a model moved to a GPU gets GPU buffers)
             buf = self._scratch_buffers.get(key)
             if buf is None or buf.size < like.size:
                 buf = get_array_module(like).empty(like.size, dtype=like.dtype)
@@ -263,7 +266,7 @@ class Optimizer:
             packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
             groups.append(packed)
         state = {
-            index[id(p)]: {key: value.copy() if isinstance(value, np.ndarray) else value for key, value in s.items()}
+            index[id(p)]: {key: value.copy() if _is_array(value) else value for key, value in s.items()}
             for p, s in self.state.items()
             if id(p) in index
         }
@@ -331,6 +334,20 @@ class Optimizer:
         self.state = state
 
 
+def _is_array(value: Any) -> bool:
+    """True for a NumPy or GPU (CuPy) array."""
+    return isinstance(value, np.ndarray) or get_array_module(value) is not np
+
+
+def _follow_device(p: Any, state: dict[str, Any]) -> None:
+    """Move a parameter's state arrays to the parameter's device (after ``model.to("cuda")``, say), as PyTorch's
+    optimizers follow their parameters."""
+    xp = get_array_module(p)
+    for name, value in state.items():
+        if _is_array(value) and get_array_module(value) is not xp:
+            state[name] = to_device(value, device_of(p))
+
+
 def _check_grad(p: Tensor) -> None:
     """Raise a clear error for a gradient that does not fit its parameter, or a parameter that cannot be updated."""
     g = p.grad.data
@@ -339,7 +356,7 @@ def _check_grad(p: Tensor) -> None:
             f"a parameter of shape {p.shape} and dtype {p.dtype} has a gradient of shape {g.shape} "
             f"and dtype {g.dtype}; they must match"
         )
-    if not p.data.flags.writeable:
+    if not getattr(p.data.flags, "writeable", True):  # (CuPy arrays are always writeable)
         raise ValueError(
             f"a parameter of shape {p.shape} holds a read-only array (a memory-mapped or broadcast "
             "one?); the optimizer updates parameters in place: give it a copy, p.data = p.data.copy()"
