@@ -50,7 +50,7 @@ def relayout(a: np.ndarray, layout: str) -> np.ndarray:
         flip = (slice(None, None, -1),) * a.ndim
         return np.ascontiguousarray(a[flip])[flip]
     if layout == "fortran":
-        return np.asfortranarray(a)
+        return np.asarray(a, order="F")  # (np.asfortranarray would make a 0-d array 1-d)
     if layout == "readonly":
         a = a.copy()
         a.setflags(write=False)
@@ -58,7 +58,8 @@ def relayout(a: np.ndarray, layout: str) -> np.ndarray:
 
 
 def values(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, kind: str = "normal") -> np.ndarray:
-    """Random values of ``dtype``: ``normal`` N(0, 1), ``wide`` N(0, 15²), ``positive`` in [0.5, 2], ``away``
+    """Random values of ``dtype``: ``normal`` N(0, 1), ``wide`` N(0, 15²), ``tails`` U(-40, 40) (float32's
+    sigmoid tails, where 1/sigmoid(x) and sigmoid(x)**2 are still representable), ``positive`` in [0.5, 2], ``away``
     |x| in [0.3, 1.5] with random signs; integers in [-4, 4] (``positive``, ``away``: [1, 4])."""
     if dtype.kind in "iu":
         low = 1 if kind in ("positive", "away") else -4
@@ -67,6 +68,8 @@ def values(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype, ki
         return rng.uniform(0.5, 2.0, shape).astype(dtype)
     if kind == "wide":
         return (15.0 * rng.standard_normal(shape)).astype(dtype)
+    if kind == "tails":
+        return rng.uniform(-40.0, 40.0, shape).astype(dtype)
     if kind == "away":
         return (rng.uniform(0.3, 1.5, shape) * rng.choice([-1.0, 1.0], shape)).astype(dtype)
     return rng.standard_normal(shape).astype(dtype)

@@ -44,8 +44,10 @@ UNARY = {
     "sqrt": (ag.sqrt, torch.sqrt, "positive"),
     "tanh": (lambda x: x.tanh(), torch.tanh, "wide"),
     "sigmoid": (ag.sigmoid, torch.sigmoid, "wide"),
-    "log_sigmoid": (lambda x: x.sigmoid().log(), lambda x: x.sigmoid().log(), "wide"),
+    "log_sigmoid": (lambda x: x.sigmoid().log(), lambda x: x.sigmoid().log(), "tails"),
     "abs": (abs, torch.abs, "away"),
+    "sin": (ag.sin, torch.sin, "wide"),
+    "cos": (lambda x: x.cos(), torch.cos, "normal"),
     "square": (lambda x: x**2, lambda x: x**2, "normal"),
     "rsqrt": (lambda x: x**-0.5, lambda x: x**-0.5, "positive"),
 }

@@ -44,6 +44,8 @@ UNARY = {
     "abs": lambda lib, x: x.abs(),
     "clip": lambda lib, x: x.clamp(-0.8, 0.8),
     "rsqrt": lambda lib, x: (x * x + 0.5) ** -0.5,
+    "sin": lambda lib, x: x.sin(),
+    "cos(2x)": lambda lib, x: (2.0 * x).cos(),
 }
 REDUCE = {
     "sum": lambda lib, x, a: x.sum(a, True),
