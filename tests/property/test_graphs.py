@@ -23,7 +23,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_close, check, to_torch  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, broadcastable, budget, shapes  # noqa: E402
 
 OURS = SimpleNamespace(maximum=ag.maximum, minimum=ag.minimum, where=ag.where, amax=lambda x, a: x.max(a, True))
@@ -108,3 +108,29 @@ def test_random_program(data: Any) -> None:
     steps = data.draw(programs(), "program")
     check(lambda *ts: run(OURS, steps, *ts), lambda *ts: run(THEIRS, steps, *ts), xs, second=True,
           scale=20 if dtype == np.float32 else 5)  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:grad and param do not obey the gradient layout contract:UserWarning")  # torch
+@given(st.data())
+@budget(80)
+def test_backward_accumulates_into_leaves(data: Any) -> None:
+    """The same programs through ``backward()``: leaves' ``.grad`` as PyTorch's, twice with retain_graph (the
+    gradients add up), in each leaf's own dtype (float32 and float64 leaves mixed)."""
+    shape = data.draw(shapes(max_dims=3, max_side=3), "shape")
+    xs = [data.draw(arrays(shape, data.draw(st.sampled_from(FLOATS))), "x0")]
+    for _ in range(2):
+        own = data.draw(broadcastable(shape), "shape")
+        xs.append(data.draw(arrays(own, data.draw(st.sampled_from(FLOATS))), "x"))
+        shape = np.broadcast_shapes(shape, own)
+    steps = data.draw(programs(), "program")
+    ours = [ag.Tensor(x, requires_grad=True) for x in xs]
+    theirs = [to_torch(x, True) for x in xs]
+    y, yt = run(OURS, steps, *ours), run(THEIRS, steps, *theirs)
+    g = np.random.default_rng(0).standard_normal(y.shape).astype(y.dtype)
+    for _ in range(2):
+        y.backward(ag.Tensor(g), retain_graph=True)
+        yt.backward(torch.tensor(g).to(yt.dtype), retain_graph=True)
+    for i, (x, xt) in enumerate(zip(ours, theirs, strict=True)):
+        zero = np.zeros(x.shape, x.dtype)
+        assert_close(zero if x.grad is None else x.grad, zero if xt.grad is None else xt.grad, f"x{i}.grad",
+                     scale=20, tol=np.dtype(np.float32))  # fmt: skip
