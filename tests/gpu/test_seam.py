@@ -11,6 +11,7 @@ import fakecupy
 import numpy as np
 import pytest
 
+import numpy2gpt.nn.functional as F  # noqa: N812
 from numpy2gpt import autograd as ag
 from numpy2gpt import nn
 from numpy2gpt.autograd import Tensor
@@ -148,6 +149,11 @@ def test_constants_and_new_tensors_join_the_device(cuda):
     x = Tensor(np.ones(3, dtype=np.float32)).cuda()
     for y in (x * 2.0, 1.0 - x, x / np.float32(3), ag.where(x > 0, x, 0.0), x.clip(0, 0.5), x.softmax(-1)):
         assert is_device(y.data)
+    z = Tensor(np.ones((4, 3), dtype=np.float32)).cuda().requires_grad_()  # a leaf on the device
+    with fakecupy.watch_tensors() as leaks:  # host ids and targets meeting a device table and logits move over
+        F.cross_entropy(z, np.array([0, 1, 2, 0])).backward()
+        F.embedding(np.array([[0, 2]]), z).sum().backward()
+    assert leaks == [] and is_device(z.grad.data)
 
 
 def test_device_names():

@@ -55,6 +55,7 @@ def gelu(x: cupy.ndarray, approximate: str, need_grad: bool) -> tuple[cupy.ndarr
 
 # -- row kernels: layer norm and cross-entropy -----------------------------------------------------------------
 _BLOCK_SUM = """
+#define NEG_INF (-__longlong_as_double(0x7ff0000000000000LL))
 __device__ double block_sum(double v, double* shared) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffff, v, o);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -73,7 +74,7 @@ __device__ double block_max(double v, double* shared) {
     __syncthreads();
     if (lane == 0) shared[warp] = v;
     __syncthreads();
-    v = threadIdx.x < (blockDim.x >> 5) ? shared[threadIdx.x] : -INFINITY;
+    v = threadIdx.x < (blockDim.x >> 5) ? shared[threadIdx.x] : NEG_INF;
     if (warp == 0) for (int o = 16; o > 0; o >>= 1) v = fmax(v, __shfl_down_sync(0xffffffff, v, o));
     if (threadIdx.x == 0) shared[0] = v;
     __syncthreads();
@@ -129,7 +130,7 @@ extern "C" __global__ void ce_forward(const T* z, const long long* t, T* loss, T
                                       long long ignore) {
     __shared__ double shared[32];
     const T* zr = z + blockIdx.x * v;
-    double m = -INFINITY;
+    double m = NEG_INF;
     for (long long i = threadIdx.x; i < v; i += blockDim.x) m = fmax(m, (double)zr[i]);
     m = block_max(m, shared);
     double s = 0.0;
@@ -220,7 +221,7 @@ def cross_entropy_backward(z: cupy.ndarray, targets: cupy.ndarray, lse: cupy.nda
     t = cupy.ascontiguousarray(targets.astype(cupy.int64, copy=False))
     dz = cupy.empty_like(z)
     if z.size:
-        _ce_backward_kernel()(z, lse, cupy.ascontiguousarray(w.reshape(-1)), t, cupy.int64(v), dz, size=z.size)
+        _ce_backward_kernel()(z, lse, cupy.ascontiguousarray(w.reshape(-1)), t, cupy.int64(v), dz)  # dz: the loop
     return dz
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module
 from numpy2gpt.autograd.backend import scatter_add
-from numpy2gpt.autograd.device import to_host
+from numpy2gpt.autograd.device import device_of, to_device, to_host
 from numpy2gpt.nn.functional._util import check_floating, index_array
 
 
@@ -69,4 +69,6 @@ def embedding(idx: Any, weight: Any) -> Tensor:
         found = np.unique(to_host(ids[bad]))
         shown = ", ".join(str(int(i)) for i in found[:10]) + (", ..." if len(found) > 10 else "")
         raise IndexError(f"embedding: ids out of range [0, {num}) for a table of {num} rows: {shown}")
+    if type(weight.data) is not np.ndarray:  # a table on a GPU: the ids go there too
+        ids = to_device(ids, device_of(weight.data))
     return Embedding(ids)(weight)

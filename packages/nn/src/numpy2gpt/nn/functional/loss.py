@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module, softmax_array, sum_to_array
-from numpy2gpt.autograd.device import to_host
+from numpy2gpt.autograd.device import device_of, to_device, to_host
 from numpy2gpt.nn.functional._util import check_floating, index_array
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -157,6 +157,8 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction
             f"cross_entropy: target ids out of range [0, {vocab}) for {vocab} classes: {shown} "
             f"(ignore_index is {ignore_index})"
         )
+    if type(logits.data) is not np.ndarray:  # logits on a GPU: the targets go there too
+        t = to_device(t, device_of(logits.data))
     return CrossEntropy(t, ignore_index, reduction)(logits)
 
 
