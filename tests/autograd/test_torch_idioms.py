@@ -91,6 +91,13 @@ IDIOMS = {
     "ag.t(x[0, 0])": (lambda x: ag.t(x[0, 0]), lambda x: torch.t(x[0, 0])),
     "x.sin()": (lambda x: x.sin(), lambda x: x.sin()),
     "ag.cos(x)": (lambda x: ag.cos(x), lambda x: torch.cos(x)),
+    "x.where(x > 0, 0.5 * x)": (lambda x: x.where(x.detach() > 0, x * 0.5), lambda x: x.where(x.detach() > 0, x * 0.5)),
+    "x.tril(1) / x.triu()": (lambda x: x.tril(1) * 2 + x.triu(), lambda x: x.tril(1) * 2 + x.triu()),
+    "x.add(x).mul(3).sub(1).div(2)": (
+        lambda x: x.add(x).mul(3).sub(1).div(2).neg(),
+        lambda x: x.add(x).mul(3).sub(1).div(2).neg(),
+    ),
+    "x.pow(2)": (lambda x: x.pow(2), lambda x: x.pow(2)),
     "masked_fill(tril == 0, -inf).softmax": (
         lambda x: x[0, :3, :3].masked_fill(ag.tril(ag.ones(3, 3)) == 0, float("-inf")).softmax(dim=-1),
         lambda x: x[0, :3, :3].masked_fill(torch.tril(torch.ones(3, 3)) == 0, float("-inf")).softmax(dim=-1),

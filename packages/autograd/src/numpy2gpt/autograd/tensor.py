@@ -31,8 +31,10 @@ class Tensor:
     """An n-dimensional array with a gradient and a place in the computation graph.
 
     Args:
-        data: anything ``np.asarray`` takes. NumPy arrays keep their dtype; Python floats and lists of
-            floats become the default dtype (float32); Python ints become int64.
+        data: numbers: an array, a (nested) list, a Python or NumPy scalar. NumPy arrays keep their dtype
+            (subclasses such as ``np.matrix`` become plain arrays, scalars writable 0-d arrays); Python floats
+            and lists of floats become the default dtype (float32); Python ints become int64. Text, ``None``,
+            dicts and other objects raise TypeError.
         requires_grad: record operations on this tensor so that ``backward`` can reach it. Only floating
             point tensors can require grad.
         dtype: convert ``data`` to this dtype first.
@@ -336,6 +338,34 @@ class Tensor:
 
     def masked_fill(self, mask: Any, value: float) -> Tensor:
         return _ops.masked_fill(self, mask, value)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """This tensor where ``condition`` holds, else ``other`` (``torch.Tensor.where``)."""
+        return _ops.where(condition, self, other)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _ops.triu(self, diagonal)
+
+    def add(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def pow(self, exponent: Any) -> Tensor:
+        return _ops.pow(self, exponent)
+
+    def neg(self) -> Tensor:
+        return _ops.neg(self)
 
     def sum(self, dim: Axis = None, keepdim: bool | None = None, **kw: Any) -> Tensor:
         """Sum over ``dim`` (or ``axis=``; ``keepdim``/``keepdims``): see ``numpy2gpt.autograd.sum``."""
