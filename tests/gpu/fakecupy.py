@@ -157,11 +157,20 @@ class _Generator:
     def __init__(self, seed: int):
         self._rng = np.random.default_rng(seed)
 
-    def random(self, size: Any = None, dtype: Any = np.float64) -> ndarray:
-        return _wrap(np.asarray(self._rng.random(size, dtype=dtype)))
+    def random(self, size: Any = None, dtype: Any = np.float64, out: ndarray | None = None) -> ndarray:
+        return self._draw(self._rng.random, size, dtype, out)
 
-    def standard_normal(self, size: Any = None, dtype: Any = np.float64) -> ndarray:
-        return _wrap(np.asarray(self._rng.standard_normal(size, dtype=dtype)))
+    def standard_normal(self, size: Any = None, dtype: Any = np.float64, out: ndarray | None = None) -> ndarray:
+        return self._draw(self._rng.standard_normal, size, dtype, out)
+
+    @staticmethod
+    def _draw(fn: Any, size: Any, dtype: Any, out: ndarray | None) -> ndarray:
+        if out is None:
+            return _wrap(np.asarray(fn(size, dtype=dtype)))
+        if not isinstance(out, ndarray):
+            raise TypeError("a device generator draws into device arrays only")
+        fn(dtype=dtype, out=out.view(_host))
+        return out
 
     def integers(self, low: int, high: int | None = None, size: Any = None, dtype: Any = np.int64) -> ndarray:
         return _wrap(np.asarray(self._rng.integers(low, high, size, dtype=dtype)))

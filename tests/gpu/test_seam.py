@@ -156,6 +156,15 @@ def test_constants_and_new_tensors_join_the_device(cuda):
     assert leaks == [] and is_device(z.grad.data)
 
 
+def test_init_draws_on_the_device(cuda):
+    w = Tensor(np.zeros((64, 32), dtype=np.float32)).cuda()
+    with fakecupy.watch_tensors() as leaks:
+        for fill in (nn.init.normal_, nn.init.uniform_, nn.init.xavier_uniform_, nn.init.trunc_normal_):
+            fill(w)
+            assert is_device(w.data) and float(abs(w.data).sum()) > 0
+    assert leaks == []
+
+
 def test_device_names():
     assert as_device("cuda") == Device("cuda", 0) == "cuda:0" and str(as_device("cuda:1")) == "cuda:1"
     assert as_device("CPU") == "cpu"

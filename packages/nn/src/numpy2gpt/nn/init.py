@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from numpy2gpt.autograd import Tensor, default_generator
+from numpy2gpt.autograd import Tensor, get_array_module
+from numpy2gpt.autograd.device import default_generator_like
 
 __all__ = [
     "calculate_gain",
@@ -30,7 +31,7 @@ __all__ = [
 
 def _array(tensor: Tensor | np.ndarray) -> np.ndarray:
     data = tensor.data if isinstance(tensor, Tensor) else tensor
-    if not isinstance(data, np.ndarray):
+    if not isinstance(data, np.ndarray) and get_array_module(data) is np:  # (a GPU array is filled there)
         raise TypeError(f"init functions fill a Tensor or an ndarray in place, got {type(tensor).__name__}")
     if data.dtype.kind != "f":
         raise TypeError(f"init functions fill floating point tensors, got dtype {data.dtype}")
@@ -51,7 +52,7 @@ def _fill_random(
     A C-contiguous float32/float64 array is drawn into directly (``out=``): no temporary the size of the weight.
     """
     dtype = _draw_dtype(data.dtype)
-    fill = getattr(generator or default_generator(), draw)
+    fill = getattr(generator or default_generator_like(data), draw)  # (a GPU array: that GPU's generator)
     direct = dtype == data.dtype and data.flags.c_contiguous
     sample = fill(dtype=dtype, out=data) if direct else fill(data.shape, dtype=dtype)
     sample *= scale
@@ -125,7 +126,7 @@ def trunc_normal_(
     if not a < b:
         raise ValueError(f"trunc_normal_ needs a < b, got a={a}, b={b}")
     data = _array(tensor)
-    rng = generator or default_generator()
+    rng = generator or default_generator_like(data)
     dt = _draw_dtype(data.dtype)
     sample = rng.standard_normal(data.shape, dtype=dt) * dt.type(std) + dt.type(mean)
     bad = (sample < a) | (sample > b)

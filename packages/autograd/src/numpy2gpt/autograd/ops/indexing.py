@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd.backend import get_array_module
+from numpy2gpt.autograd.backend import get_array_module, scatter_add
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.ops._util import as_tensor, constant_on, operands
 from numpy2gpt.autograd.ops.shape import sum_to
@@ -57,7 +57,7 @@ class GetItemGrad(Function):
         xp = get_array_module(g)
         gx = xp.zeros(self.shape, dtype=g.dtype)
         if _may_repeat(self.index):
-            xp.add.at(gx, self.index, g)
+            scatter_add(gx, self.index, g)  # np.add.at (CuPy: cupyx.scatter_add)
         else:
             gx[self.index] = g
         return gx
