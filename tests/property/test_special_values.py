@@ -1,0 +1,102 @@
+"""Special values against PyTorch: ±0, ±inf, NaN, huge and subnormal numbers mixed into ordinary ones, through
+elementwise ops, reductions and the softmax family; values (inf and NaN where PyTorch has them) and first
+derivatives.
+
+NumPy's "invalid value"/"overflow" warnings on such inputs are expected and silenced here. Left out, because
+numpy2gpt follows other conventions there (notes/property_bugs.md P7, P8, pending a decision): gradients of
+abs/relu/maximum/minimum at NaN, powers at -inf and -0.0, var/std with an infinite input or above ~1e19.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("hypothesis")
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import numpy2gpt.autograd as ag  # noqa: E402
+import numpy2gpt.nn.functional as F  # noqa: E402, N812
+from tests.property.differential import check  # noqa: E402
+from tests.property.strategies import FLOATS, budget, relayout, shapes  # noqa: E402
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::RuntimeWarning"),
+    pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning"),
+]
+
+ALL = (0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e30, 1e-40, -1e-40, 1.0, -1.0)
+NO_NAN = tuple(v for v in ALL if not np.isnan(v))
+NON_NEGATIVE = (0.0, np.inf, np.nan, 1e30, 1e-40, 1.0)  # powers: no -0.0, no -inf (P7)
+MODERATE = (0.0, -0.0, np.nan, 1e18, -1e18, 1e-40, 1.0, -1.0)  # var/std: no inf, nothing above 1e19 (P8)
+
+UNARY = {  # name: (numpy2gpt, torch, special values drawn from)
+    "neg": (lambda x: -x, lambda x: -x, ALL),
+    "exp": (ag.exp, torch.exp, ALL),
+    "log": (ag.log, torch.log, ALL),
+    "sqrt": (ag.sqrt, torch.sqrt, NON_NEGATIVE),
+    "tanh": (ag.tanh, torch.tanh, ALL),
+    "sigmoid": (ag.sigmoid, torch.sigmoid, ALL),
+    "sin": (ag.sin, torch.sin, ALL),
+    "cos": (ag.cos, torch.cos, ALL),
+    "abs": (ag.abs, torch.abs, NO_NAN),
+    "relu": (ag.relu, torch.relu, NO_NAN),
+    "square": (lambda x: x * x, lambda x: x * x, ALL),
+    "cube": (lambda x: x**3, lambda x: x**3, ALL),
+    "pow 0.5": (lambda x: x**0.5, lambda x: x**0.5, NON_NEGATIVE),
+    "pow -0.5": (lambda x: x**-0.5, lambda x: x**-0.5, NON_NEGATIVE),
+    "reciprocal": (lambda x: 1.0 / x, lambda x: 1.0 / x, ALL),
+    "clip": (lambda x: x.clip(-2.0, 2.0), lambda x: x.clamp(-2.0, 2.0), ALL),
+    "gelu": (F.gelu, torch.nn.functional.gelu, ALL),
+    "gelu tanh": (lambda x: F.gelu(x, "tanh"), lambda x: torch.nn.functional.gelu(x, approximate="tanh"), ALL),
+    "silu": (F.silu, torch.nn.functional.silu, ALL),
+    "sum": (lambda x: x.sum(-1), lambda x: x.sum(-1), ALL),
+    "mean": (lambda x: x.mean(-1), lambda x: x.mean(-1), ALL),
+    "amax": (lambda x: ag.amax(x, -1), lambda x: x.amax(-1), ALL),
+    "amin": (lambda x: ag.amin(x, -1), lambda x: x.amin(-1), ALL),
+    "var": (lambda x: x.var(-1), lambda x: x.var(-1), MODERATE),
+    "std": (lambda x: x.std(-1, correction=0), lambda x: x.std(-1, correction=0), MODERATE),
+    "softmax": (lambda x: F.softmax(x, -1), lambda x: x.softmax(-1), ALL),
+    "log_softmax": (lambda x: F.log_softmax(x, -1), lambda x: x.log_softmax(-1), ALL),
+}
+BINARY = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b),
+    "div": (lambda a, b: a / b, lambda a, b: a / b),
+    "where": (lambda a, b: ag.where(a > b, a, b), lambda a, b: torch.where(a > b, a, b)),
+}
+
+
+@st.composite
+def special_arrays(draw: Any, shape: tuple[int, ...], dtype: Any, pool: tuple[float, ...]) -> np.ndarray:
+    """Ordinary N(0, 1) values with about a third of the elements replaced by values from ``pool``."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    a = rng.standard_normal(shape)
+    picks = rng.random(shape) < 0.35
+    a[picks] = rng.choice(np.array(pool), int(picks.sum()))
+    return relayout(a.astype(dtype), draw(st.sampled_from(["contiguous", "negative", "readonly"])))
+
+
+@given(st.data())
+@budget(200)
+def test_unary_special(data: Any) -> None:
+    ours, theirs, pool = UNARY[data.draw(st.sampled_from(sorted(UNARY)), "op")]
+    shape = data.draw(shapes(min_dims=1, max_dims=3, min_side=1), "shape")
+    x = data.draw(special_arrays(shape, data.draw(st.sampled_from(FLOATS), "dtype"), pool), "x")
+    check(ours, theirs, [x], scale=10)
+
+
+@given(st.data())
+@budget(150)
+def test_binary_special(data: Any) -> None:
+    ours, theirs = BINARY[data.draw(st.sampled_from(sorted(BINARY)), "op")]
+    shape = data.draw(shapes(min_dims=1, max_dims=3, min_side=1), "shape")
+    dtype = data.draw(st.sampled_from(FLOATS), "dtype")
+    a, b = (data.draw(special_arrays(shape, dtype, ALL), name) for name in "ab")
+    check(ours, theirs, [a, b], scale=10)
