@@ -64,6 +64,11 @@ SAME_TEXT = {
     "t() of a matrix": lambda lib, t, d, k: t.flatten(1).t() if t.ndim > 1 else t.t(),
     "lib.t(t)": lambda lib, t, d, k: lib.t(t.flatten(1)) if t.ndim > 1 else lib.t(t),
     "view(-1)": lambda lib, t, d, k: t.contiguous().view(-1),
+    "add/sub/mul/div methods": lambda lib, t, d, k: t.add(t.mul(2.0)).sub(0.5).div(t.abs().add(1.0)),
+    "pow/neg methods": lambda lib, t, d, k: t.pow(2).neg() + t.abs().pow(0.5),
+    "where(cond, other)": lambda lib, t, d, k: t.where(t > 0, 0.5 * t),
+    "tril(d)": lambda lib, t, d, k: t.unsqueeze(-1).tril(d),
+    "triu(diagonal=)": lambda lib, t, d, k: t.unsqueeze(0).triu(diagonal=-d),
 }
 SIZES = {
     "size()": lambda t, d: tuple(t.size()),
