@@ -30,15 +30,16 @@ SCALAR_TYPES = [float, int, bool, np.float32, np.float64, np.int32, np.int64, np
 @st.composite
 def data_kinds(draw: Any) -> Any:
     """Something to build a tensor from, with its kind."""
-    kind = draw(st.sampled_from(["scalar", "0-d array", "list", "nested list", "array"]))
+    kind = draw(st.sampled_from(["scalar", "0-d array", "list", "nested list", "mixed list", "array"]))
     make = draw(st.sampled_from(SCALAR_TYPES))
     value = draw(st.sampled_from([0, 1, 3, -2]))
     if kind == "scalar":
         return make(value)
     if kind == "0-d array":
         return np.array(make(value))
-    if kind in ("list", "nested list") and make is np.float64:
-        make = float  # lists of np.float64 scalars: not yet as PyTorch (float32, torch float64), reported
+    if kind == "mixed list":  # element types differ: PyTorch takes the widest (np.float64 stays float64)
+        types = st.sampled_from(SCALAR_TYPES[:-1])  # (torch.tensor([0, np.False_]) is a TypeError in PyTorch)
+        return [draw(types)(v) for v in draw(st.lists(st.sampled_from([0, 1, -3]), max_size=4))]
     if kind == "list":
         return [make(v) for v in draw(st.lists(st.sampled_from([0, 1, -3]), max_size=4))]
     if kind == "nested list":
