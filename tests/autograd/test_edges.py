@@ -298,3 +298,14 @@ def test_scalars_do_not_widen_a_tensor_of_their_kind(name):
     y, z = ours(Tensor(x0)), theirs(torch.from_numpy(x0))
     assert y.dtype == np.dtype(str(z.dtype).removeprefix("torch.")), (y.dtype, z.dtype)
     np.testing.assert_array_equal(y.data, z.numpy())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [[np.float64(1.5), np.float64(2.5)], [[np.float64(1)]], [1, np.float64(2)], [np.float32(1), np.float64(2)],
+     [np.ones(2), np.ones(2)], [0.5, 1.5], [np.float32(1), 2.0], (1.0, 2.0), [np.float32(1.0)], [1, 2]],
+)  # fmt: skip
+def test_list_dtype_follows_its_elements_like_torch(data):
+    """H2's P6: a list of NumPy float64 results (``[a.mean(), a.std()]``) stays float64; Python floats become the
+    default dtype."""
+    assert Tensor(data).dtype == np.dtype(str(torch.tensor(data).dtype).removeprefix("torch."))

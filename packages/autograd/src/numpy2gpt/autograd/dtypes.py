@@ -46,14 +46,25 @@ def as_array(data: Any, dtype: Any = None) -> np.ndarray:
         array = np.array(data, dtype=dtype)  # a fresh, writable 0-d array
     else:
         array = np.asarray(data, dtype=dtype)  # np.asarray drops ndarray subclasses
-        if dtype is None and array.dtype == np.float64 and not isinstance(data, np.ndarray):
-            array = array.astype(_default_dtype)  # a Python float or a (nested) list with floats in it
+        float64 = dtype is None and array.dtype == np.float64 and not isinstance(data, np.ndarray)
+        if float64 and not _holds_float64(data):  # Python floats (a list of NumPy float64s stays float64)
+            array = array.astype(_default_dtype)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"cannot make a tensor from {type(data).__name__} (dtype {array.dtype}): tensors hold numbers "
             "(bool, integer or floating point)"
         )
     return array
+
+
+def _holds_float64(data: Any) -> bool:
+    """True if a (nested) list holds a NumPy float64 scalar or array (PyTorch looks at the elements too:
+    ``[a.mean(), a.std()]`` of float64 arrays stays float64, ``[0.5, 1.5]`` becomes the default dtype)."""
+    if isinstance(data, (np.floating, np.ndarray)):
+        return data.dtype == np.float64
+    if isinstance(data, (list, tuple)):
+        return any(_holds_float64(d) for d in data)
+    return False
 
 
 def default_float(dtype: np.dtype) -> np.dtype:
