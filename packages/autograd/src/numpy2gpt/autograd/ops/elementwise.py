@@ -23,7 +23,7 @@ class Exp(Function):
     """y = e**x.  dx = dy * y."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.exp(x)
+        return get_array_module(x).exp(x)
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy * self.outputs[0]()
@@ -33,7 +33,7 @@ class Log(Function):
     """y = ln(x).  dx = dy / x."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.log(x)
+        return get_array_module(x).log(x)
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy / self.inputs[0]
@@ -43,7 +43,7 @@ class Sqrt(Function):
     """y = sqrt(x).  dx = dy / (2 y)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.sqrt(x)
+        return get_array_module(x).sqrt(x)
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy / (self.outputs[0]() * 2.0)
@@ -53,7 +53,7 @@ class Tanh(Function):
     """y = tanh(x).  dx = dy * (1 - y**2)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.tanh(x)
+        return get_array_module(x).tanh(x)
 
     def backward(self, gy: Tensor) -> Tensor:
         y = self.outputs[0]()
@@ -64,7 +64,7 @@ class Sin(Function):
     """y = sin(x).  dx = dy * cos(x)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.sin(x)
+        return get_array_module(x).sin(x)
 
     def backward(self, gy: Tensor) -> Tensor:
         return gy * cos(self.inputs[0])
@@ -74,7 +74,7 @@ class Cos(Function):
     """y = cos(x).  dx = -dy * sin(x)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.cos(x)
+        return get_array_module(x).cos(x)
 
     def backward(self, gy: Tensor) -> Tensor:
         return -(gy * sin(self.inputs[0]))
@@ -99,27 +99,28 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    """y = max(x, 0).  dx = dy where x > 0, else 0 (also 0 at x = 0, as PyTorch)."""
+    """y = max(x, 0).  dx = dy where not x <= 0, else 0 (0 at x = 0; a nan passes dy on: PyTorch's mask)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return get_array_module(x).clip(x, 0.0, math.inf)  # max(x, 0); 5x faster than np.maximum (two scalar bounds)
 
     def backward(self, gy: Tensor) -> Tensor | np.ndarray:
-        positive = self.inputs[0].data > 0
+        passes = ~(self.inputs[0].data <= 0)
         if is_grad_enabled():  # create_graph=True: a recorded product, differentiable again
-            return gy * Tensor._wrap(positive.astype(gy.dtype))
-        return np.multiply(gy.data, positive)
+            return gy * Tensor._wrap(passes.astype(gy.dtype))
+        return get_array_module(passes).multiply(gy.data, passes)
 
 
 class Abs(Function):
-    """y = |x|.  dx = dy * sign(x) (0 at x = 0, as PyTorch)."""
+    """y = |x|.  dx = dy * sign(x), with sign 0 at x = 0 and at nan (as PyTorch)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return np.abs(x)
+        return get_array_module(x).abs(x)
 
     def backward(self, gy: Tensor) -> Tensor:
-        x = self.inputs[0]
-        return gy * Tensor._wrap(np.sign(x.data))
+        x = self.inputs[0].data
+        sign = (x > 0).astype(gy.dtype) - (x < 0)  # np.sign(nan) would be nan
+        return gy * Tensor._wrap(sign)
 
 
 class Clip(Function):
@@ -142,33 +143,42 @@ class Clip(Function):
 
 
 class Maximum(Function):
-    """y = max(a, b) elementwise.  The larger input gets dy; on a tie each gets dy / 2 (as PyTorch)."""
+    """y = max(a, b) elementwise.  The larger input gets dy; on a tie each gets dy / 2; where a nan makes the
+    comparison false, both get dy (PyTorch's masks: a's dy is zeroed only where a < b)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.maximum(a, b)
+        return get_array_module(a, b).maximum(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        return _route(self, gy, self.inputs[0].data > self.inputs[1].data)
+        a, b = self.inputs[0].data, self.inputs[1].data
+        return _route(self, gy, a_loses=a < b, b_loses=a > b)
 
 
 class Minimum(Function):
-    """y = min(a, b) elementwise.  The smaller input gets dy; on a tie each gets dy / 2 (as PyTorch)."""
+    """y = min(a, b) elementwise.  The smaller input gets dy; on a tie each gets dy / 2; where a nan makes the
+    comparison false, both get dy (as PyTorch)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.minimum(a, b)
+        return get_array_module(a, b).minimum(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        return _route(self, gy, self.inputs[0].data < self.inputs[1].data)
+        a, b = self.inputs[0].data, self.inputs[1].data
+        return _route(self, gy, a_loses=a > b, b_loses=a < b)
 
 
-def _route(f: Function, gy: Tensor, a_wins: np.ndarray) -> tuple[Tensor | None, Tensor | None]:
-    """Split dy between a and b: weight 1 to the winner, 1/2 each on ties."""
+def _route(f: Function, gy: Tensor, a_loses: np.ndarray, b_loses: np.ndarray) -> tuple[Tensor | None, Tensor | None]:
+    """Split dy between a and b: weight 0 to the loser, 1/2 each on ties, 1 otherwise."""
     a, b = f.inputs
+    xp = get_array_module(a_loses)
     tie = a.data == b.data
-    weight_a = get_array_module(tie).where(tie, 0.5, a_wins).astype(gy.dtype)
     need_a, need_b = f.needs_input_grad
-    ga = sum_to(gy * Tensor._wrap(weight_a), a.shape) if need_a else None
-    gb = sum_to(gy * Tensor._wrap(1.0 - weight_a), b.shape) if need_b else None
+    ga = gb = None
+    if need_a:
+        weight_a = xp.where(tie, 0.5, ~a_loses).astype(gy.dtype)
+        ga = sum_to(gy * Tensor._wrap(weight_a), a.shape)
+    if need_b:
+        weight_b = xp.where(tie, 0.5, ~b_loses).astype(gy.dtype)
+        gb = sum_to(gy * Tensor._wrap(weight_b), b.shape)
     return ga, gb
 
 

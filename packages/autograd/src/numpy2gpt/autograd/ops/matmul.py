@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.ops._util import operands
 from numpy2gpt.autograd.ops.shape import reshape, sum_to, swapaxes
@@ -24,7 +25,7 @@ class MatMul(Function):
     """y = a @ b (see the module docstring for shapes and the gradient)."""
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.matmul(a, b)
+        return get_array_module(a, b).matmul(a, b)  # (cuBLAS for CuPy arrays)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Function, Tensor, as_tensor
+from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module
 from numpy2gpt.nn.functional._util import check_floating
 
 
@@ -28,7 +28,7 @@ class Linear(Function):
 
     def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
         x2 = x.reshape(math.prod(x.shape[:-1]), x.shape[-1])  # (not -1: any size may be 0)
-        y2 = np.matmul(x2, weight.T)
+        y2 = get_array_module(x2).matmul(x2, weight.T)  # (cuBLAS for CuPy arrays)
         if bias is not None:
             y2 += bias
         return y2.reshape((*x.shape[:-1], weight.shape[0]))
@@ -38,8 +38,9 @@ class Linear(Function):
         need = self.needs_input_grad
         n = math.prod(x.shape[:-1])
         gy2 = gy.data.reshape(n, weight.shape[0])
-        gx = np.matmul(gy2, weight).reshape(x.shape) if need[0] else None  # dy @ W
-        gw = np.matmul(gy2.T, x.reshape(n, x.shape[-1])) if need[1] else None  # dy^T @ x
+        xp = get_array_module(gy2)
+        gx = xp.matmul(gy2, weight).reshape(x.shape) if need[0] else None  # dy @ W
+        gw = xp.matmul(gy2.T, x.reshape(n, x.shape[-1])) if need[1] else None  # dy^T @ x
         if len(need) == 2:
             return gx, gw
         gb = gy2.sum(axis=0) if need[2] else None  # sum of dy over the batch
