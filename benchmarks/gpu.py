@@ -169,7 +169,8 @@ def run_workload(name: str, steps: int, warmup: int, torch_path: str | None, no_
 
 def short_run(text: str | None, iters: int, out: Path) -> dict:
     """nanoGPT's shakespeare_char configuration trained ``iters`` iterations by the CLI on the GPU."""
-    argv = [sys.executable, "-m", "numpy2gpt.gpt", "train", "--device", "cuda", "--out-dir", str(out / "short_run"),
+    run_dir = Path(tempfile.gettempdir()) / "n2g-short-run"  # (its checkpoint stays out of the results folder)
+    argv = [sys.executable, "-m", "numpy2gpt.gpt", "train", "--device", "cuda", "--out-dir", str(run_dir),
             "--n-layer", "6", "--n-head", "6", "--n-embd", "384", "--block-size", "256", "--batch-size", "64",
             "--dropout", "0.2", "--no-bias", "--learning-rate", "1e-3", "--min-lr", "1e-4", "--beta2", "0.99",
             "--warmup-iters", "100", "--lr-decay-iters", "5000", "--max-iters", str(iters),

@@ -6,8 +6,9 @@
 # Installs numpy2gpt (editable) with CuPy for the driver's CUDA major version (nvidia-smi), runs tests/gpu, then
 # benchmarks/gpu.py (numpy2gpt vs PyTorch eager float32 on this GPU, and a short shakespeare_char run on TEXT_FILE
 # or the embedded corpus). PyTorch installs in the background into its own folder and is skipped if it is not
-# there in time. Everything lands in $OUT (default ./gpu-results): run.log, nvidia-smi.txt, tests-gpu.txt,
-# junit.xml, gpu.md, gpu.json, short_run.log. Budget: about 8 minutes in all; each stage has its own timeout.
+# there in time. Everything lands in $OUT (default ./gpu-results), six files (the device tool brings back 8 at
+# most): run.log (all output), junit.xml, gpu.md, gpu.json, short_run.log, torch-install.log. Budget: about 8
+# minutes in all; each stage has its own timeout.
 set -u
 OUT=${OUT:-$PWD/gpu-results}
 mkdir -p "$OUT"
@@ -22,8 +23,8 @@ if [ -n "$TEXT" ] && [ ! -f "$TEXT" ]; then
 fi
 
 stage "GPU"
-nvidia-smi | tee "$OUT/nvidia-smi.txt" || { echo "nvidia-smi failed: no NVIDIA driver here"; exit 1; }
-CUDA_MAJOR=$(sed -n 's/.*CUDA Version: *\([0-9][0-9]*\)\..*/\1/p' "$OUT/nvidia-smi.txt" | head -1)
+nvidia-smi | tee /tmp/n2g-nvidia-smi.txt || { echo "nvidia-smi failed: no NVIDIA driver here"; exit 1; }
+CUDA_MAJOR=$(sed -n 's/.*CUDA Version: *\([0-9][0-9]*\)\..*/\1/p' /tmp/n2g-nvidia-smi.txt | head -1)
 if [ "${CUDA_MAJOR:-12}" -ge 13 ]; then EXTRA=cuda13; CUPY=cupy-cuda13x; else EXTRA=cuda12; CUPY=cupy-cuda12x; fi
 echo "driver's CUDA major version: ${CUDA_MAJOR:-unknown} -> numpy2gpt-autograd[$EXTRA] ($CUPY)"
 # CuPy needs the CUDA libraries (NVRTC, cuBLAS, ...): from the system if present, else from pip ([ctk])
@@ -49,8 +50,8 @@ timeout 240 "$PY" -m pip install -q $PIPFLAGS -e "packages/autograd[$EXTRA]" -e 
   || { echo "CuPy is installed but cannot use the GPU"; exit 1; }
 
 stage "tests/gpu (the seam on fakecupy, then the CuPy tests)"
-timeout 200 "$PY" -m pytest tests/gpu -q -rs -p no:cacheprovider --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/tests-gpu.txt"
-echo "tests/gpu exit status: ${PIPESTATUS[0]}"
+timeout 200 "$PY" -m pytest tests/gpu -q -rs -p no:cacheprovider --junitxml="$OUT/junit.xml" 2>&1
+echo "tests/gpu exit status: $?"
 
 stage "waiting for PyTorch (at most until 300 s)"
 while [ ! -f /tmp/n2g-torch.rc ] && [ "$(elapsed)" -lt 300 ]; do sleep 5; done
