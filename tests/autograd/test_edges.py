@@ -309,3 +309,20 @@ def test_list_dtype_follows_its_elements_like_torch(data):
     """H2's P6: a list of NumPy float64 results (``[a.mean(), a.std()]``) stays float64; Python floats become the
     default dtype."""
     assert Tensor(data).dtype == np.dtype(str(torch.tensor(data).dtype).removeprefix("torch."))
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [(lambda a, b: a.abs() + b, lambda a, b: a.abs() + b), (lambda a, b: a.relu() + b, lambda a, b: a.relu() + b),
+     (ag.maximum, torch.maximum), (ag.minimum, torch.minimum)],
+)  # fmt: skip
+def test_gradients_at_nan_follow_torch(ours, theirs):
+    """H2's P7: abs and relu at nan, maximum/minimum with a nan operand route dy as PyTorch's masks do."""
+    a0 = np.array([0.0, np.nan, 1.0, 2.0, np.nan, -1.0])
+    b0 = np.array([np.nan, 0.0, 1.0, 3.0, np.nan, -2.0])
+    a, b = Tensor(a0, requires_grad=True), Tensor(b0, requires_grad=True)
+    ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    ours(a, b).sum().backward()
+    theirs(ta, tb).sum().backward()
+    np.testing.assert_array_equal(a.grad.data, ta.grad.numpy())
+    np.testing.assert_array_equal(b.grad.data, tb.grad.numpy())
