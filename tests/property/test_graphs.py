@@ -134,3 +134,32 @@ def test_backward_accumulates_into_leaves(data: Any) -> None:
         zero = np.zeros(x.shape, x.dtype)
         assert_close(zero if x.grad is None else x.grad, zero if xt.grad is None else xt.grad, f"x{i}.grad",
                      scale=20, tol=np.dtype(np.float32))  # fmt: skip
+
+
+@given(st.data())
+@budget(60)
+def test_third_derivative(data: Any) -> None:
+    """Differentiating three times: d/dx of sum(h2 * d/dx of sum(h1 * d/dx of sum(u * program)))."""
+    shape = data.draw(shapes(max_dims=3, max_side=3), "shape")
+    dtype = np.dtype(np.float64)
+    xs = [data.draw(arrays(shape, dtype), "x0"), data.draw(arrays(data.draw(broadcastable(shape)), dtype), "x1")]
+    steps = data.draw(programs(), "program")  # (the third input is x0 again)
+    ours, theirs = [ag.Tensor(x, requires_grad=True) for x in xs], [to_torch(x, True) for x in xs]
+    y, yt = run(OURS, steps, *ours, ours[0]), run(THEIRS, steps, *theirs, theirs[0])
+    rng = np.random.default_rng(0)
+    u = rng.standard_normal(y.shape)
+    s, st_ = (y * ag.Tensor(u)).sum(), (yt * torch.tensor(u)).sum()
+    for order in (1, 2, 3):  # a side whose last derivative has no graph has zero derivatives from there on
+        g = ag.grad(s, ours, allow_unused=True, create_graph=order < 3) if s is not None else [None] * 2
+        gt = (
+            torch.autograd.grad(st_, theirs, allow_unused=True, create_graph=order < 3)
+            if st_ is not None
+            else [None] * 2
+        )
+        for i, (a, b) in enumerate(zip(g, gt, strict=True)):
+            zero = np.zeros(xs[i].shape)
+            assert_close(zero if a is None else a, zero if b is None else b, f"derivative {order} of x{i}", scale=100)
+        hs = [rng.standard_normal(x.shape) for x in xs]
+        terms = [(a * ag.Tensor(h)).sum() for a, h in zip(g, hs, strict=True) if a is not None and a.requires_grad]
+        tterms = [(b * torch.tensor(h)).sum() for b, h in zip(gt, hs, strict=True) if b is not None and b.requires_grad]
+        s, st_ = sum(terms) if terms else None, sum(tterms) if tterms else None
