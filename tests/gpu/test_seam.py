@@ -165,6 +165,20 @@ def test_init_draws_on_the_device(cuda):
     assert leaks == []
 
 
+def test_creation_on_a_device(cuda):
+    for t in (ag.zeros(2, 3, device="cuda"), ag.ones(4, device="cuda:0"), ag.full((2,), 7.0, device="cuda"),
+              ag.arange(5, device="cuda"), ag.randn(3, 4, device="cuda"), ag.rand(3, device="cuda")):  # fmt: skip
+        assert is_device(t.data) and t.device == "cuda:0"
+    x = ag.randn(2, 2, device="cuda")
+    for t in (ag.zeros_like(x), ag.ones_like(x), ag.full_like(x, 3.0), ag.randn_like(x), ag.rand_like(x)):
+        assert is_device(t.data)  # *_like: where x is
+    assert type(ag.zeros_like(x, device="cpu").data) is np.ndarray and type(ag.zeros(2).data) is np.ndarray
+    ag.manual_seed(4)
+    a = ag.randn(5, device="cuda")
+    ag.manual_seed(4)
+    np.testing.assert_array_equal(cuda.asnumpy(a.data), cuda.asnumpy(ag.randn(5, device="cuda").data))
+
+
 def test_device_names():
     assert as_device("cuda") == Device("cuda", 0) == "cuda:0" and str(as_device("cuda:1")) == "cuda:1"
     assert as_device("CPU") == "cpu"

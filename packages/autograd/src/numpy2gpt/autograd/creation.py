@@ -75,25 +75,68 @@ def as_tensor(data: Any, dtype: Any = None) -> Tensor:
     return Tensor(data, dtype=dtype)
 
 
-def zeros(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape(shape), dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+def _on(device: Any) -> tuple[Any, Any]:
+    """(array module, context that makes the device current) for ``device`` (None: the CPU, NumPy)."""
+    from contextlib import nullcontext
+
+    if device is None:
+        return np, nullcontext()
+    from numpy2gpt.autograd.device import as_device, require
+
+    dev = require(as_device(device))  # one line if CuPy or the GPU is missing
+    if dev.type == "cpu":
+        return np, nullcontext()
+    from numpy2gpt.autograd.backend import array_module_for
+
+    xp = array_module_for(dev.type)
+    cuda = getattr(xp, "cuda", None)
+    return xp, (cuda.Device(dev.index) if cuda is not None else nullcontext())
 
 
-def ones(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape(shape), dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+def zeros(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """Zeros of ``shape`` on ``device`` ("cpu" by default, "cuda" with CuPy), as ``torch.zeros``."""
+    xp, on = _on(device)
+    with on:
+        return Tensor(xp.zeros(_shape(shape), dtype=_float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def full(shape: Sequence[int] | int, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.full(_shape((shape,)), fill_value, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+def ones(*shape: int | Sequence[int], dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    xp, on = _on(device)
+    with on:
+        return Tensor(xp.ones(_shape(shape), dtype=_float_dtype(dtype)), requires_grad=requires_grad)
 
 
-def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+def full(
+    shape: Sequence[int] | int, fill_value: float, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    xp, on = _on(device)
+    with on:
+        return Tensor(xp.full(_shape((shape,)), fill_value, dtype=_float_dtype(dtype)), requires_grad=requires_grad)
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None, device: Any = None) -> Tensor:
     """Evenly spaced values in [start, stop): int64 for integer arguments, the default float dtype else."""
     if stop is None:
         start, stop = 0, start
     if dtype is None and all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
         dtype = np.int64
-    return Tensor(np.arange(start, stop, step, dtype=_float_dtype(dtype)))
+    xp, on = _on(device)
+    with on:
+        return Tensor(xp.arange(start, stop, step, dtype=_float_dtype(dtype)))
+
+
+def _draw(method: str, shape: tuple[Any, ...], dtype: Any, requires_grad: bool, generator: Any, device: Any) -> Tensor:
+    """``generator``'s (default: the device's, see ``device.generator_for``) draws in the target dtype."""
+    xp, on = _on(device)
+    dt = _float_dtype(dtype)
+    with on:
+        if generator is None and xp is not np:
+            from numpy2gpt.autograd.device import as_device, generator_for
+
+            generator = generator_for(xp, as_device(device).index or 0)
+        rng = generator or _generator
+        data = getattr(rng, method)(_shape(shape), dtype=dt if dt in (np.float32, np.float64) else np.float64)
+        return Tensor(data.astype(dt, copy=False), requires_grad=requires_grad)
 
 
 def randn(
@@ -101,12 +144,10 @@ def randn(
     dtype: Any = None,
     requires_grad: bool = False,
     generator: np.random.Generator | None = None,
+    device: Any = None,
 ) -> Tensor:
-    """Standard normal samples N(0, 1), drawn directly in the target dtype."""
-    rng = generator or _generator
-    dt = _float_dtype(dtype)
-    data = rng.standard_normal(_shape(shape), dtype=dt if dt in (np.float32, np.float64) else np.float64)
-    return Tensor(data.astype(dt, copy=False), requires_grad=requires_grad)
+    """Standard normal samples N(0, 1), drawn directly in the target dtype (on ``device``, by its generator)."""
+    return _draw("standard_normal", shape, dtype, requires_grad, generator, device)
 
 
 def rand(
@@ -114,29 +155,40 @@ def rand(
     dtype: Any = None,
     requires_grad: bool = False,
     generator: np.random.Generator | None = None,
+    device: Any = None,
 ) -> Tensor:
-    """Uniform samples in [0, 1)."""
-    rng = generator or _generator
-    dt = _float_dtype(dtype)
-    data = rng.random(_shape(shape), dtype=dt if dt in (np.float32, np.float64) else np.float64)
-    return Tensor(data.astype(dt, copy=False), requires_grad=requires_grad)
+    """Uniform samples in [0, 1) (on ``device``, by its generator)."""
+    return _draw("random", shape, dtype, requires_grad, generator, device)
 
 
-def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return zeros(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+# The *_like functions make their tensor where x is (as PyTorch), unless ``device`` says otherwise.
+def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return zeros(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad, device=device or _device(x))
 
 
-def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return ones(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return ones(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad, device=device or _device(x))
 
 
-def full_like(x: Tensor, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return full(x.shape, fill_value, dtype=dtype or x.dtype, requires_grad=requires_grad)
+def full_like(
+    x: Tensor, fill_value: float, dtype: Any = None, requires_grad: bool = False, device: Any = None
+) -> Tensor:
+    return full(x.shape, fill_value, dtype=dtype or x.dtype, requires_grad=requires_grad, device=device or _device(x))
 
 
-def randn_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return randn(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+def randn_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return randn(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad, device=device or _device(x))
 
 
-def rand_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return rand(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+def rand_like(x: Tensor, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return rand(x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad, device=device or _device(x))
+
+
+def _device(x: Any) -> Any:
+    """x's device, or None (the CPU) for a NumPy-backed tensor (no lookup on the common path)."""
+    data = x.data if isinstance(x, Tensor) else x
+    if type(data) is np.ndarray:
+        return None
+    from numpy2gpt.autograd.device import device_of
+
+    return device_of(data)
