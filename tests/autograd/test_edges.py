@@ -326,3 +326,16 @@ def test_gradients_at_nan_follow_torch(ours, theirs):
     theirs(ta, tb).sum().backward()
     np.testing.assert_array_equal(a.grad.data, ta.grad.numpy())
     np.testing.assert_array_equal(b.grad.data, tb.grad.numpy())
+
+
+def test_float32_std_of_huge_values_stays_finite_like_torch():
+    """H2's P8 (the autograd part): std squared (x - mean) in float32, which overflows above ~1.8e19."""
+    x0 = np.array([[1e20, 0.5, -1e20 / 3], [1.0, 2.0, 4.0]], np.float32)
+    x, t = Tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    y, z = x.std(1), t.std(1)
+    np.testing.assert_allclose(y.data, z.detach().numpy(), rtol=1e-6)
+    y.sum().backward()
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-5)
+    for keep in (False, True):  # 0-d and keepdims (H2's property test found the 0-d case)
+        assert Tensor(np.float32(0.5)).std(correction=0, keepdim=keep).item() == 0.0

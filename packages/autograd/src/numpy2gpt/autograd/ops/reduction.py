@@ -153,14 +153,23 @@ def var(
     ``correction=0`` is NumPy's default. With n <= correction that divides by 0: inf, or nan where all values
     are equal, as PyTorch and NumPy (with a nan gradient). Otherwise built from the ops above, so its gradient
     needs no code of its own: dx = dy * 2 (x - mean) / (n - correction) (the mean's own term sums to zero)."""
+    centered, axes, keep, dof = _centered("var", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    return _mean_square(centered, axes, keep, dof)
+
+
+def _centered(op: str, x: Any, dim: Axis, keepdim: Any, correction: Any, axis: Axis, keepdims: Any, unbiased: Any):
+    """(x - mean(x), the axes, keepdims, the degrees of freedom n - correction) for var and std."""
     x = as_float(x)
-    axes, keep = _reduce_args("var", x, dim, keepdim, axis, keepdims)
+    axes, keep = _reduce_args(op, x, dim, keepdim, axis, keepdims)
     if unbiased is not None and correction is not None:
-        raise TypeError("var: got both correction= and unbiased=; pass one")
+        raise TypeError(f"{op}: got both correction= and unbiased=; pass one")
     correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
-    centered = x - mean(x, axes, keepdim=True)
-    dof = _count(x.shape, axes) - correction
-    squares = sum(centered * centered, axes, keep)
+    return x - mean(x, axes, keepdim=True), axes, keep, _count(x.shape, axes) - correction
+
+
+def _mean_square(d: Tensor, axes: tuple[int, ...], keep: bool, dof: int) -> Tensor:
+    """sum(d**2) / dof over ``axes``."""
+    squares = sum(d * d, axes, keep)
     return squares * (1.0 / dof) if dof > 0 else NoDegreesOfFreedom()(squares)
 
 
@@ -188,9 +197,20 @@ def std(
     unbiased: bool | None = None,
 ) -> Tensor:
     """Standard deviation: sqrt(var(x, ...)), same arguments. Where it is 0, its gradient is 0 (as PyTorch),
-    not the 0 * inf = nan of the chain rule through sqrt."""
-    v = var(x, dim, keepdim, correction, axis=axis, keepdims=keepdims, unbiased=unbiased)
-    return StdFromVar()(v)
+    not the 0 * inf = nan of the chain rule through sqrt.
+
+    Computed as c * sqrt(sum((d / c)**2) / dof), d = x - mean, with the constant c = max|d| (1 where that is
+    0): equal for any constant c, so the gradient is unchanged, but d**2 cannot overflow where std itself is
+    finite (float32 squares overflow above |d| ~ 1.8e19)."""
+    d, axes, keep, dof = _centered("std", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    xp = get_array_module(d.data)
+    if d.data.size == 0:  # nothing to scale (and no maximum to take)
+        c = xp.ones(keepdims_shape(d.shape, axes), dtype=d.dtype)
+    else:
+        c = xp.abs(d.data).max(axis=axes, keepdims=True)
+        c = xp.where(c == 0, 1, c)  # nan and inf stay: their std is nan either way
+    y = StdFromVar()(_mean_square(d / c, axes, keep, dof))
+    return y * (c if keep else c.reshape(y.shape))
 
 
 class StdFromVar(Function):
