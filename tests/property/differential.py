@@ -72,11 +72,14 @@ def check(
     grad: bool = True,
     second: bool = False,
     scale: float = 1.0,
+    frozen: Sequence[bool] = (),
 ) -> None:
-    """Compare ``ours(*tensors)`` with ``theirs(*torch_tensors)``: values, dtypes, gradients (see above)."""
+    """Compare ``ours(*tensors)`` with ``theirs(*torch_tensors)``: values, dtypes, gradients (see above).
+    ``frozen[i]`` makes input i a constant (requires_grad=False) in both libraries."""
     arrays = [np.asarray(a) if not isinstance(a, np.ndarray) else a for a in arrays]
     snapshot = [a.copy() for a in arrays]
-    floating = [grad and a.dtype.kind == "f" for a in arrays]
+    frozen = list(frozen) + [False] * (len(arrays) - len(frozen))
+    floating = [grad and a.dtype.kind == "f" and not f for a, f in zip(arrays, frozen, strict=True)]
     ours_in = [Tensor(a, requires_grad=f) for a, f in zip(arrays, floating, strict=True)]
     theirs_in = [to_torch(a, f) for a, f in zip(arrays, floating, strict=True)]
     tol = precision(arrays)

@@ -73,7 +73,9 @@ def test_binary_tensor_tensor(data: Any) -> None:
     da, db = data.draw(st.lists(st.sampled_from(FLOATS), min_size=2, max_size=2), "dtypes")
     a = data.draw(arrays(sa, da, ka), "a")
     b = data.draw(arrays(sb, db, kb), "b")
-    check(ours, theirs_numpy_promotion(theirs), [a, b], second=True, scale=10 if ours is BINARY["pow"][0] else 1)
+    frozen = data.draw(st.sampled_from([(), (True,), (False, True)]), "a constant input")
+    check(ours, theirs_numpy_promotion(theirs), [a, b], second=True, scale=10 if ours is BINARY["pow"][0] else 1,
+          frozen=frozen)  # fmt: skip
 
 
 def theirs_numpy_promotion(theirs: Any) -> Any:

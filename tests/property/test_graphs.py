@@ -106,8 +106,9 @@ def test_random_program(data: Any) -> None:
         xs.append(data.draw(arrays(own, dtype), "x"))
         shape = np.broadcast_shapes(shape, own)
     steps = data.draw(programs(), "program")
+    frozen = data.draw(st.lists(st.booleans(), min_size=3, max_size=3), "inputs without requires_grad")
     check(lambda *ts: run(OURS, steps, *ts), lambda *ts: run(THEIRS, steps, *ts), xs, second=True,
-          scale=20 if dtype == np.float32 else 5)  # fmt: skip
+          scale=20 if dtype == np.float32 else 5, frozen=frozen)  # fmt: skip
 
 
 @pytest.mark.filterwarnings("ignore:grad and param do not obey the gradient layout contract:UserWarning")  # torch

@@ -36,7 +36,8 @@ def test_cat(data: Any) -> None:
         part[axis] = data.draw(st.integers(0, 3), "size along axis")
         xs.append(data.draw(arrays(tuple(part), dtype), "x"))
     ours = data.draw(st.sampled_from([ag.cat, ag.concatenate]), "spelling")
-    check(lambda *ts: ours(list(ts), axis), lambda *ts: torch.cat(ts, axis), xs, second=True)
+    frozen = data.draw(st.lists(st.booleans(), max_size=count), "inputs without requires_grad")
+    check(lambda *ts: ours(list(ts), axis), lambda *ts: torch.cat(ts, axis), xs, second=True, frozen=frozen)
 
 
 @given(st.data())

@@ -47,7 +47,8 @@ def test_matmul(data: Any) -> None:
     da, db = data.draw(st.sampled_from([(f, f) for f in FLOATS] + [FLOATS, FLOATS[::-1], (INTS[0], INTS[0])]))
     a, b = data.draw(arrays(sa, da), "a"), data.draw(arrays(sb, db), "b")
     ours = data.draw(st.sampled_from([lambda x, y: x @ y, ag.matmul, lambda x, y: x.matmul(y)]), "spelling")
-    check(ours, promoted, [a, b], second=True, scale=5)
+    frozen = data.draw(st.sampled_from([(), (True,), (False, True)]), "a constant input")
+    check(ours, promoted, [a, b], second=True, scale=5, frozen=frozen)
 
 
 @given(st.data())
