@@ -8,7 +8,8 @@
 # or the embedded corpus). PyTorch installs in the background into its own folder and is skipped if it is not
 # there in time. Everything lands in $OUT (default ./gpu-results), six files (the device tool brings back 8 at
 # most): run.log (all output), junit.xml, gpu.md, gpu.json, short_run.log, torch-install.log. Budget: about 8
-# minutes in all; each stage has its own timeout.
+# minutes in all; each stage has its own timeout. N2G_QUICK=1: no PyTorch, 3 timed steps, a 30-iteration run
+# (about 4 minutes: a rerun that fits what is left of a device lease).
 set -u
 OUT=${OUT:-$PWD/gpu-results}
 mkdir -p "$OUT"
@@ -40,10 +41,18 @@ else
   PIPFLAGS="--break-system-packages"
 fi
 "$PY" --version
+QUICK=${N2G_QUICK:-0}
 # PyTorch (the comparison), in the background, in a folder of its own: its CUDA wheels never meet CuPy's
-(timeout 300 "$PY" -m pip install -q $PIPFLAGS --target /tmp/n2g-torch torch >"$OUT/torch-install.log" 2>&1
- echo $? >/tmp/n2g-torch.rc) &
-TORCH_PID=$!
+rm -f /tmp/n2g-torch.rc
+TORCH_PID=""
+if [ "$QUICK" = 1 ]; then
+  echo "N2G_QUICK=1: no PyTorch comparison" | tee "$OUT/torch-install.log"
+  echo 1 >/tmp/n2g-torch.rc
+else
+  (timeout 300 "$PY" -m pip install -q $PIPFLAGS --target /tmp/n2g-torch torch >"$OUT/torch-install.log" 2>&1
+   echo $? >/tmp/n2g-torch.rc) &
+  TORCH_PID=$!
+fi
 timeout 240 "$PY" -m pip install -q $PIPFLAGS -e "packages/autograd[$EXTRA]" -e packages/nn -e packages/gpt pytest $CTK \
   || { echo "installing numpy2gpt and CuPy failed"; exit 1; }
 "$PY" -c "import cupy; print('CuPy', cupy.__version__, 'sees', cupy.cuda.runtime.getDeviceCount(), 'GPU(s)')" \
@@ -62,7 +71,7 @@ if [ -f /tmp/n2g-torch.rc ] && [ "$(cat /tmp/n2g-torch.rc)" = "0" ] \
   echo "PyTorch ready: $(PYTHONPATH=/tmp/n2g-torch "$PY" -c 'import torch; print(torch.__version__)')"
 else
   echo "PyTorch not ready or without CUDA: the comparison is skipped (see torch-install.log)"
-  kill "$TORCH_PID" 2>/dev/null
+  [ -n "$TORCH_PID" ] && kill "$TORCH_PID" 2>/dev/null
 fi
 
 stage "benchmarks/gpu.py"
@@ -70,6 +79,7 @@ LEFT=$((470 - $(elapsed)))
 ITERS=300
 if [ "$LEFT" -lt 150 ]; then ITERS=100; fi
 if [ "$LEFT" -lt 60 ]; then LEFT=60; ITERS=0; fi
+[ "$QUICK" = 1 ] && TORCH_ARGS="--no-torch --quick"
 timeout "$LEFT" "$PY" benchmarks/gpu.py --out "$OUT" --iters "$ITERS" $TORCH_ARGS ${TEXT:+--text "$TEXT"}
 echo "benchmark exit status: $?"
 stage "done: results in $OUT"
