@@ -11,6 +11,7 @@
 # minutes in all; each stage has its own timeout. N2G_QUICK=1: no PyTorch, 3 timed steps, a 30-iteration run
 # (about 4 minutes: a rerun that fits what is left of a device lease).
 set -u
+export PYTHONUNBUFFERED=1  # output reaches run.log as it comes, also from a stage its timeout kills
 OUT=${OUT:-$PWD/gpu-results}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
