@@ -151,3 +151,26 @@ def test_tril_triu(data: Any) -> None:
         check(lambda t: ag.tril(t, k), lambda t: t.tril(k), [x], second=True)
     else:
         check(lambda t: ag.triu(t, k), lambda t: t.triu(k), [x], second=True)
+
+
+ODD_INDICES = {  # numpy2gpt's index, PyTorch's (a nested list is NumPy's int array, not PyTorch's tuple: omitted)
+    "True": (True, True),
+    "False": (False, False),
+    "empty list": ([], []),
+    "empty int array": (np.array([], int), torch.tensor([], dtype=torch.long)),
+    "(None, ...)": ((None, Ellipsis), (None, Ellipsis)),
+    "(..., 0, None)": ((Ellipsis, 0, None), (Ellipsis, 0, None)),
+    "all-false row mask": (np.zeros(3, bool), torch.zeros(3, dtype=torch.bool)),
+    "list with a negative": ([1, -1], [1, -1]),
+    "tuple of lists": (([0, 2], [1, 3]), ([0, 2], [1, 3])),
+    "bool list": ([True, False, True], [True, False, True]),
+    "np.int64 scalar": (np.int64(1), 1),
+    "step past the end": ((slice(None), slice(5, None, 2)), (slice(None), slice(5, None, 2))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_INDICES))
+def test_odd_indices(name: str) -> None:
+    ours, theirs = ODD_INDICES[name]
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    check(lambda t: t[ours], lambda t: t[theirs], [x], second=True)
