@@ -131,6 +131,10 @@ def test_backward_accumulates_into_leaves(data: Any) -> None:
     for _ in range(2):
         y.backward(ag.Tensor(g), retain_graph=True)
         yt.backward(torch.tensor(g).to(yt.dtype), retain_graph=True)
+    grads = [x.grad.data for x in ours if x.grad is not None]
+    for i, g in enumerate(grads):  # leaves own their .grad: writeable, shared with no other leaf or input
+        assert g.flags.writeable, f"grad {i} is read-only"
+        assert not any(np.shares_memory(g, other) for other in grads[:i] + [x.data for x in ours]), f"grad {i} shared"
     for i, (x, xt) in enumerate(zip(ours, theirs, strict=True)):
         zero = np.zeros(x.shape, x.dtype)
         assert_close(zero if x.grad is None else x.grad, zero if xt.grad is None else xt.grad, f"x{i}.grad",
