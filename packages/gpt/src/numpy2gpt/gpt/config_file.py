@@ -22,10 +22,9 @@ from typing import Any
 
 __all__ = ["IGNORED", "check_settings", "normalize_argv", "read_config_file", "read_python_config"]
 
-# nanoGPT settings that have no meaning here, and why. A key that becomes a real TrainConfig field (say a
-# ``device`` for a GPU backend) is used as a field instead: fields are looked up first.
+# nanoGPT settings that have no meaning here, and why. A key that is a TrainConfig field is used as a field instead
+# (fields are looked up first): ``device`` is one (``--device cuda`` trains on a GPU with CuPy).
 IGNORED: dict[str, str] = {
-    "device": "numpy2gpt trains on the CPU with NumPy",
     "compile": "there is no torch.compile: NumPy runs each operation as it comes",
     "dtype": "numpy2gpt computes in float32 (no autocast / mixed precision on a CPU)",
     "backend": "torch.distributed's backend; data-parallel numpy2gpt runs use MPI (mpiexec)",
@@ -33,7 +32,7 @@ IGNORED: dict[str, str] = {
     "wandb_project": "no Weights & Biases logging: the metrics go to OUT_DIR/metrics.jsonl (and loss.png)",
     "wandb_run_name": "no Weights & Biases logging: the metrics go to OUT_DIR/metrics.jsonl (and loss.png)",
 }
-ACCEPTED_VALUES = {"device": ("cpu",)}  # values that mean what numpy2gpt does anyway (no "but you asked for" note)
+ACCEPTED_VALUES: dict[str, tuple[str, ...]] = {}  # values that mean what numpy2gpt does anyway (no "no effect" note)
 
 _FIELD_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 _OPTION = re.compile(r"--([A-Za-z][A-Za-z0-9_-]*)(=.*)?", re.DOTALL)
