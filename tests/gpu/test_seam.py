@@ -179,6 +179,17 @@ def test_creation_on_a_device(cuda):
     np.testing.assert_array_equal(cuda.asnumpy(a.data), cuda.asnumpy(ag.randn(5, device="cuda").data))
 
 
+def test_get_batch_gathers_where_the_tokens_are(cuda):
+    from numpy2gpt.gpt.data import get_batch
+
+    tokens = np.arange(500, dtype=np.uint16) % 37
+    x, y = get_batch(tokens, 4, 16, rng=np.random.default_rng(3))
+    xd, yd = get_batch(cuda.asarray(tokens), 4, 16, rng=np.random.default_rng(3))
+    assert type(x) is np.ndarray and is_device(xd) and is_device(yd) and xd.dtype == np.int64
+    np.testing.assert_array_equal(cuda.asnumpy(xd), x)
+    np.testing.assert_array_equal(cuda.asnumpy(yd), y)
+
+
 def test_device_names():
     assert as_device("cuda") == Device("cuda", 0) == "cuda:0" and str(as_device("cuda:1")) == "cuda:1"
     assert as_device("CPU") == "cpu"

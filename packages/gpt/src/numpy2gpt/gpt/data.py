@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from numpy2gpt.autograd import get_array_module
 from numpy2gpt.gpt.corpora import Corpus, canonical_name, load_corpus, text_sha256
 from numpy2gpt.gpt.tokenizer import (
     DEFAULT_VOCAB_SIZE,
@@ -491,8 +492,10 @@ def get_batch(
         from numpy2gpt.autograd import default_generator
 
         rng = default_generator()
-    ix = rng.integers(0, n - block_size, size=int(batch_size))
-    windows = np.asarray(data[ix[:, None] + np.arange(block_size + 1)], dtype=np.int64)  # (B, T+1)
-    x = np.ascontiguousarray(windows[:, :-1])
-    y = np.ascontiguousarray(windows[:, 1:])
+    ix = rng.integers(0, n - block_size, size=int(batch_size))  # drawn on the host: the same offsets everywhere
+    xp = get_array_module(data)  # tokens already on a GPU (CuPy): the windows are gathered there
+    offsets = ix[:, None] + np.arange(block_size + 1)
+    windows = data[offsets if xp is np else xp.asarray(offsets)].astype(np.int64, copy=False)  # (B, T+1)
+    x = xp.ascontiguousarray(windows[:, :-1])
+    y = xp.ascontiguousarray(windows[:, 1:])
     return x, y
