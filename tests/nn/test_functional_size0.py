@@ -209,3 +209,20 @@ def test_silu_of_a_0d_tensor() -> None:
         assert y.shape == () and y.dtype == dtype
         np.testing.assert_allclose(y.item(), TF.silu(t).item(), rtol=1e-6)
         np.testing.assert_allclose(x.grad.item(), t.grad.item(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_and_its_composed_twin_of_a_0d_tensor(approximate: str) -> None:
+    """erf/erfc ran their passes in place with out= and failed on 0-d arrays (found by the property tests)."""
+    for fn in (F.gelu, F.composed.gelu):
+        for dtype in (np.float32, np.float64):
+            x = Tensor(np.array(1.8859533, dtype), requires_grad=True)
+            y = fn(x, approximate=approximate)
+            y.backward()
+            t = torch.tensor(1.8859533, dtype=torch.float64, requires_grad=True)
+            ty = TF.gelu(t, approximate=approximate)
+            ty.backward()
+            assert y.shape == () and y.dtype == dtype
+            np.testing.assert_allclose(y.item(), ty.item(), rtol=1e-6)
+            np.testing.assert_allclose(x.grad.item(), t.grad.item(), rtol=1e-5)
+    assert F.erf(np.float64(0.3)).shape == () and F.erfc(np.array(-2.0)).shape == ()

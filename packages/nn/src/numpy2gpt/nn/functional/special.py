@@ -133,6 +133,8 @@ def _array(x: Any) -> Any:
 def erfc(x: np.ndarray) -> np.ndarray:
     """The complementary error function 1 - erf(x), accurate in the tail (erfc(10) = 2.1e-45 in float64)."""
     x = _array(x)
+    if x.ndim == 0:  # ufuncs return scalars for 0-d arrays, and the in-place passes below need arrays
+        return erfc(x.reshape(1)).reshape(())
     a = np.abs(x)
     s, t = erfc_parts(a)
     np.square(a, out=a)
@@ -150,6 +152,8 @@ def erfc(x: np.ndarray) -> np.ndarray:
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function 2/sqrt(pi) * integral_0^x exp(-s**2) ds, elementwise, in x's dtype."""
     x = _array(x)
+    if x.ndim == 0:
+        return erf(x.reshape(1)).reshape(())
     # |x| >= 0.5: erf = 1 - erfc, where erfc <= 0.48 and no digits are lost.
     out = erfc(x)
     np.subtract(1.0, out, out=out)
