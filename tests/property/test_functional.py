@@ -32,11 +32,13 @@ C = F.composed
 
 
 def both(data: Any, fused: Any, composed: Any, theirs: Any, xs: list[np.ndarray], scale: float = 1.0) -> None:
-    """The fused op to first order, or its composed twin to second order (one of the two per example)."""
+    """The fused op to first order, or its composed twin to second order (one of the two per example); some
+    inputs may be constants (requires_grad=False)."""
+    frozen = data.draw(st.lists(st.booleans(), max_size=len(xs)), "inputs without requires_grad")
     if data.draw(st.booleans(), "composed"):
-        check(composed, theirs, xs, second=True, scale=scale)
+        check(composed, theirs, xs, second=True, scale=scale, frozen=frozen)
     else:
-        check(fused, theirs, xs, scale=scale)
+        check(fused, theirs, xs, scale=scale, frozen=frozen)
 
 
 @given(st.data())
@@ -184,9 +186,10 @@ def test_attention(data: Any) -> None:
         weights = torch.where(dead, 0.0, torch.where(dead, 0.0, scores).softmax(-1))
         return weights @ v
 
+    frozen = data.draw(st.lists(st.booleans(), max_size=3), "inputs without requires_grad")
     if data.draw(st.booleans(), "composed"):
         check(lambda *qkv: C.scaled_dot_product_attention(*qkv, attn_mask=mask, is_causal=causal, scale=scale),
-              theirs_math, [q, k, v], second=True, scale=10)  # fmt: skip
+              theirs_math, [q, k, v], second=True, scale=10, frozen=frozen)  # fmt: skip
     else:
         check(lambda *qkv: F.scaled_dot_product_attention(*qkv, attn_mask=mask, is_causal=causal, scale=scale),
-              theirs, [q, k, v], scale=10)  # fmt: skip
+              theirs, [q, k, v], scale=10, frozen=frozen)  # fmt: skip
