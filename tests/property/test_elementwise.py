@@ -1,4 +1,5 @@
-"""Elementwise ops against PyTorch: every broadcast, every kind of constant, float32/float64/int inputs.
+"""Elementwise ops against PyTorch: every broadcast, every kind of constant, float32 and float64 inputs (integer
+tensors: test_integer_dtypes.py; comparisons take both).
 
 Binary ops take two tensors of broadcastable shapes (same or mixed dtypes) or a tensor and a constant on
 either side: a Python float or int, a NumPy scalar, a 0-d array or an array. One documented difference:
