@@ -24,6 +24,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.nn.functional as F  # noqa: E402, N812 - the usual alias
+from numpy2gpt.autograd import Tensor  # noqa: E402
 from tests.property.differential import check  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, broadcastable, budget, shapes  # noqa: E402
 
@@ -193,3 +194,31 @@ def test_attention(data: Any) -> None:
     else:
         check(lambda *qkv: F.scaled_dot_product_attention(*qkv, attn_mask=mask, is_causal=causal, scale=scale),
               theirs, [q, k, v], scale=10, frozen=frozen)  # fmt: skip
+
+
+@given(st.data())
+@budget(60)
+def test_dropout(data: Any) -> None:
+    """p = 0, p = 1 and eval mode are deterministic: as PyTorch. Otherwise every element is 0 or x / (1 - p), the
+    gradient follows the same mask, the fused op and its composed twin draw the same mask from the same seed,
+    and about 1 - p of the elements are kept."""
+    x = data.draw(arrays(data.draw(shapes(max_dims=3), "shape"), data.draw(st.sampled_from(FLOATS)), "away"), "x")
+    p = data.draw(st.sampled_from([0.0, 1.0, 0.1, 0.5, 0.9]), "p")
+    training = data.draw(st.booleans(), "training")
+    if p in (0.0, 1.0) or not training:
+        for lib in (F, C):
+            check(lambda t, lib=lib: lib.dropout(t, p, training), lambda t: TF.dropout(t, p, training), [x])
+        return
+    seed = data.draw(st.integers(0, 99), "seed")
+    t, tc = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)
+    y = F.dropout(t, p, generator=np.random.default_rng(seed))
+    yc = C.dropout(tc, p, generator=np.random.default_rng(seed))
+    kept = y.data != 0
+    np.testing.assert_allclose(y.data[kept], (x / (1 - p)).astype(x.dtype)[kept], rtol=1e-6)
+    np.testing.assert_array_equal(yc.data != 0, kept)
+    y.sum().backward()
+    yc.sum().backward()
+    np.testing.assert_allclose(t.grad.data, np.where(kept, 1 / (1 - p), 0).astype(x.dtype), rtol=1e-6)
+    np.testing.assert_allclose(tc.grad.data, t.grad.data, rtol=1e-6)
+    if x.size >= 30:
+        assert abs(kept.mean() - (1 - p)) < 4 * np.sqrt(p * (1 - p) / x.size) + 1e-9, f"kept {kept.mean():.2f}"
