@@ -161,10 +161,13 @@ def test_attention(data: Any) -> None:
     scale = data.draw(st.sampled_from([None, 0.5]), "scale")
     kind = data.draw(st.sampled_from(["none", "causal", "bool", "float"]), "mask")
     mask = None
+    scores = (*np.broadcast_shapes(batch, kv_batch), t, s)
+    fits = lambda m: len(m) >= 2 and np.broadcast_shapes(m, scores) == scores  # noqa: E731 - PyTorch refuses 1-D masks
+    mshape = data.draw(broadcastable(scores).filter(fits), "mask shape")
     if kind == "bool":
-        mask = np.random.default_rng(data.draw(st.integers(0, 99))).random((t, s)) > 0.3
+        mask = np.random.default_rng(data.draw(st.integers(0, 99))).random(mshape) > 0.3
     elif kind == "float":
-        mask = np.random.default_rng(data.draw(st.integers(0, 99))).standard_normal((t, s)).astype(dtype)
+        mask = np.random.default_rng(data.draw(st.integers(0, 99))).standard_normal(mshape).astype(dtype)
     causal = kind == "causal"
     theirs_mask = torch.from_numpy(np.tri(t, s, s - t, dtype=bool)) if causal else None
     if mask is not None:
