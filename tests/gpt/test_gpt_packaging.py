@@ -38,7 +38,9 @@ def build_wheels(out: Path) -> None:
     """``hatch build -t wheel`` in each package folder (the publishing path), else ``pip wheel``."""
     for name in ("autograd", "nn", "gpt"):
         if shutil.which("hatch"):
-            sh("hatch", "build", "-t", "wheel", out, cwd=ROOT / "packages" / name)
+            # outside `hatch test`'s own environment (HATCH_ENV_ACTIVE), as a maintainer runs it from a shell
+            env = {k: v for k, v in os.environ.items() if not k.startswith("HATCH_")}
+            sh("hatch", "build", "-t", "wheel", out, cwd=ROOT / "packages" / name, env=env)
         else:
             sh(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", ROOT / "packages" / name, "-w", out)
 
