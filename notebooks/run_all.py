@@ -33,8 +33,14 @@ def execute(path: Path, cwd: Path | None = None):  # -> nbformat.NotebookNode
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # no timestamps: a refresh changes only what the notebook shows
     client = NotebookClient(
-        nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", resources={"metadata": {"path": str(cwd or path.parent)}}
+        nb,
+        timeout=CELL_TIMEOUT_S,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(cwd or path.parent)}},
     )
     client.execute()
     return nb
