@@ -114,3 +114,33 @@ def test_backward_runs_without_recording_unless_create_graph():
     assert x.grad.creator is None and not x.grad.requires_grad
     (g,) = ag.grad((x * x).sum(), x, create_graph=True)
     assert g.creator is not None and g.requires_grad
+
+
+def test_grad_mode_is_per_thread():
+    """As in PyTorch: one thread inside no_grad() (as backward runs) does not stop another thread's forward from
+    recording, and a new thread starts with grad mode on (step threads, gpt/train.py)."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    def hold_no_grad() -> None:
+        with ag.no_grad():
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_no_grad)
+    holder.start()
+    entered.wait(5)
+    try:
+        assert ag.is_grad_enabled()
+        x = Tensor(np.ones(3), requires_grad=True)
+        assert (x * 2.0).sum().creator is not None
+    finally:
+        release.set()
+        holder.join()
+    seen = []
+    with ag.no_grad():
+        worker = threading.Thread(target=lambda: seen.append(ag.is_grad_enabled()))
+        worker.start()
+        worker.join()
+    assert seen == [True]

@@ -14,17 +14,17 @@ way out, even when the block raises::
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class _GradState:
-    """The one switch. A mutable object (not a bare global) so that ``Function.__call__`` can read it as a
-    plain attribute lookup, the cheapest check there is."""
-
-    __slots__ = ("enabled",)
+class _GradState(threading.local):
+    """The one switch, one per thread (as in PyTorch): a thread that runs ``backward`` (under ``no_grad``) does
+    not stop another thread's forward from recording. A mutable object (not a bare global) so that
+    ``Function.__call__`` can read it as a plain attribute lookup; each new thread starts with grad mode on."""
 
     def __init__(self) -> None:
         self.enabled = True
