@@ -6,7 +6,8 @@
     model     from scratch, from a checkpoint (--resume) or from GPT-2's weights; AdamW
     loop      every eval_interval: estimate_loss (its own random stream), save_run if val improved
               lr = get_lr(iter_num) (warmup + cosine decay), in every param group
-              forward_backward: gradient accumulation over micro-batches (loss / steps, backward)
+              forward_backward: gradient accumulation over micro-batches (loss / steps, backward);
+              with --step-threads N each micro-batch in N chunks, one thread each (threaded_forward_backward)
               optimizer_step: clip the gradient norm, AdamW step, zero the gradients
               every log_interval: loss, lr, ms/iter, tokens/s, GFLOP/s (% of this machine's matmul peak)
 
@@ -23,6 +24,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -48,6 +50,7 @@ from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.nn import optim
 from numpy2gpt.nn.optim.lr_scheduler import cosine_warmup_lr
 from numpy2gpt.nn.serialization import remove_stale_temporaries
+from numpy2gpt.nn.threads import set_num_threads
 from numpy2gpt.nn.utils import clip_grad_norm_
 
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
@@ -116,6 +119,8 @@ class TrainConfig:
                            "'global' (one stream draws the step's batches, each rank trains on its slice)")  # fmt: skip
     rank_threads: int = _opt(0, "BLAS threads per MPI rank (0: the free cores shared among the ranks using them, "
                              "or NUMPY2GPT_NUM_THREADS)")  # fmt: skip
+    step_threads: int = _opt(1, "split each micro-batch into this many chunks, forward+backward of each in its "
+                             "own thread, the BLAS threads divided among them (1: off; CPU, dropout 0)")  # fmt: skip
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, naming the field, before any data is prepared."""
@@ -140,6 +145,15 @@ class TrainConfig:
             raise ValueError(f"rank_threads must be >= 0 (0: automatic), got {self.rank_threads}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 1 <= self.step_threads <= self.batch_size:
+            raise ValueError(
+                f"step_threads must be between 1 and batch_size ({self.batch_size}), got {self.step_threads}"
+            )
+        if self.step_threads > 1 and (self.dropout > 0.0 or self.device != "cpu"):
+            raise ValueError(
+                f"step_threads > 1 needs dropout 0 and device cpu (got {self.dropout} and {self.device!r}): the "
+                "threads would draw dropout masks from one random stream in no fixed order; use step_threads 1"
+            )
         if not (self.learning_rate > 0.0 and self.min_lr >= 0.0):
             raise ValueError(f"need learning_rate > 0 and min_lr >= 0, got {self.learning_rate} and {self.min_lr}")
         if self.tokenizer not in ("char", "gpt2", "bpe"):
@@ -262,6 +276,9 @@ def train(config: TrainConfig) -> TrainResult:
     with world.abort_on_error():
         world.check_accumulation(config.gradient_accumulation_steps)
         policy = distributed.set_rank_threads(world, config.rank_threads)
+        if config.step_threads > 1:  # the chunks' threads share this process's BLAS threads
+            policy = set_num_threads(max(1, policy.threads // config.step_threads))
+            log(f"{config.step_threads} step threads, each with its share of the BLAS threads")
         if world.distributed:
             log(f"data-parallel over {world.size} MPI ranks ({world.local_size} on this machine); rank 0 {policy}")
         else:
@@ -554,13 +571,44 @@ def forward_backward(
     lossf = 0.0
     draw = partial(gdata.get_batch, tokens, config.batch_size, config.block_size)
     for x, y in distributed.rank_batches(world, draw, config.gradient_accumulation_steps, config.batch_draw):
-        _, loss = model(x, y)
-        micro = float(loss.item())
+        if config.step_threads > 1:
+            micro = threaded_forward_backward(model, x, y, config.step_threads, steps)
+        else:
+            _, loss = model(x, y)
+            micro = float(loss.item())
+            if math.isfinite(micro):
+                (loss / steps).backward()
         if not math.isfinite(micro):
             raise TrainingDiverged(f"the loss is {micro} at iteration {iter_num}")
         lossf += micro / steps
-        (loss / steps).backward()
     return lossf
+
+
+def threaded_forward_backward(model: GPT, x: np.ndarray, y: np.ndarray, threads: int, steps: int) -> float:
+    """One micro-batch (B, T) split along the batch into ``threads`` chunks, each chunk's forward and backward in
+    its own thread (NumPy's ufuncs and BLAS release the GIL, so the chunks run on different cores); returns the
+    micro-batch's mean loss and adds d(loss / steps)/d(param) to every ``.grad``.
+
+    The batch mean is the chunks' means weighted by their sizes, loss = sum_i (B_i / B) loss_i, so each thread
+    takes ``ag.grad`` of (B_i / (B steps)) loss_i (no thread writes a ``.grad``) and the chunks' gradients are summed
+    here: the unsplit step's numbers up to float32 rounding. Grad mode is per thread (grad_mode.py)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def chunk(xc: np.ndarray, yc: np.ndarray) -> tuple[float, tuple[Any, ...]]:
+        _, loss = model(xc, yc)
+        share = len(xc) / len(x)
+        return float(loss.item()) * share, ag.grad(loss * (share / steps), params, allow_unused=True)
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = list(pool.map(chunk, np.array_split(x, threads), np.array_split(y, threads)))
+    for i, p in enumerate(params):
+        grads = [g[i].data for _, g in results if g[i] is not None]
+        if grads:
+            total = grads[0] + grads[1] if len(grads) > 1 else grads[0].copy()  # a fresh, writeable array
+            for g in grads[2:]:
+                total += g
+            p.grad = ag.Tensor(total) if p.grad is None else p.grad + ag.Tensor(total)
+    return sum(loss for loss, _ in results)
 
 
 def optimizer_step(model: GPT, optimizer: optim.AdamW, grad_clip: float, iter_num: int) -> None:
