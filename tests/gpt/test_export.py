@@ -99,3 +99,21 @@ def test_non_finite_weights_are_not_exported(tmp_path):
     with pytest.raises(ValueError, match=r"transformer\.h\.1\.mlp\.c_fc\.weight holds NaN"):
         export_model(model, {"tokenizer": {"kind": "char", "chars": "a"}}, tmp_path / "hf")
     assert not (tmp_path / "hf").exists()
+
+
+def test_export_writes_all_or_nothing(tmp_path, monkeypatch):
+    """model.safetensors and config.json go through nn.serialization.atomic_write: a write that fails leaves neither
+    a partial file nor a temporary one behind, and a successful export leaves no temporary file either."""
+    import safetensors.numpy
+
+    model = tiny(True)
+    export_model(model, {"tokenizer": {"kind": "char", "chars": "a"}}, tmp_path / "ok")
+    assert sorted(p.name for p in (tmp_path / "ok").iterdir()) == ["config.json", "model.safetensors"]
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.numpy, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        export_model(model, {"tokenizer": {"kind": "char", "chars": "a"}}, tmp_path / "full")
+    assert list((tmp_path / "full").iterdir()) == []

@@ -109,7 +109,8 @@ def _write_tokenizer(meta: dict[str, Any], folder: Path, block_size: int) -> str
 
 
 def _write_json(path: Path, obj: dict[str, Any]) -> None:
-    path.write_text(json.dumps(obj, indent=2) + "\n", encoding="utf-8")
+    with nn.serialization.atomic_write(path) as f:
+        f.write((json.dumps(obj, indent=2) + "\n").encode("utf-8"))
 
 
 def export_model(
@@ -118,7 +119,7 @@ def export_model(
     """Write ``model`` (and the tokenizer described by ``meta``, the data's metadata) to ``folder`` in Hugging
     Face's GPT-2 layout; see the module docstring. Returns the folder."""
     try:
-        from safetensors.numpy import save_file
+        from safetensors.numpy import save as safetensors_bytes
     except ImportError:
         raise ImportError(
             "exporting writes model.safetensors, which needs the safetensors package: "
@@ -130,9 +131,8 @@ def export_model(
         raise NotADirectoryError(f"export folder {folder} is a file")
     folder.mkdir(parents=True, exist_ok=True)
     eos = 50256 if meta.get("tokenizer", meta).get("kind") == "gpt2" else None
-    tmp = folder / ".model.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, folder / "model.safetensors")
+    with nn.serialization.atomic_write(folder / "model.safetensors") as f:  # all or nothing, as every file we write
+        f.write(safetensors_bytes(state, metadata={"format": "pt"}))
     _write_json(folder / "config.json", hf_config(model, eos))
     tokenizer_note = _write_tokenizer(meta, folder, model.config.block_size)
     say(f"exported {model.num_params(non_embedding=False) / 1e6:.2f}M parameters to {folder}; {tokenizer_note}")
