@@ -300,7 +300,7 @@ def main() -> None:
     if args.worker:
         framework, name = args.worker
         if framework == "numpy":
-            import _common  # noqa: F401 - pins the BLAS threads (NUMPY2GPT_BENCH_THREADS) before NumPy loads
+            import _common  # pins the BLAS threads (NUMPY2GPT_BENCH_THREADS) before NumPy loads
 
             result = numpy_worker(name, args.warmup, args.steps)
         else:
@@ -317,10 +317,9 @@ def main() -> None:
     report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command) + "\n"
     print(report)
     if not args.quick:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report)
-        print(f"saved {out}")
+        import _common  # only now: the parent process must not pin BLAS threads before its workers start
+
+        _common.save_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -195,12 +195,7 @@ def main() -> None:
     report = run(args.quick, args.only)
     print(report)
     if not args.quick:
-        from pathlib import Path
-
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report)
-        print(f"saved {out}")
+        _common.save_report(report, args.out)
 
 
 if __name__ == "__main__":

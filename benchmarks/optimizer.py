@@ -12,7 +12,6 @@ PyTorch's single-tensor AdamW the same values to float32 rounding. Medians over 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import _common
 import numpy as np
@@ -124,8 +123,7 @@ def main() -> None:
     report = run(args.only or ["cpu", "baby"], args.quick)
     print(report)
     if not args.quick:
-        Path(args.out).write_text(report)
-        print(f"saved {args.out}")
+        _common.save_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ OpenBLAS's spinning worker (benchmarks/data_parallel.py measures the same idea w
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import _common
 import numpy as np
@@ -102,8 +101,7 @@ def main() -> None:
     report = run(args.only or ["cpu", "baby"], quick=args.quick)
     print(report)
     if not args.quick:
-        Path(args.out).write_text(report)
-        print(f"saved {args.out}")
+        _common.save_report(report, args.out)
 
 
 if __name__ == "__main__":

@@ -361,10 +361,7 @@ def main() -> None:
     report = run(names, quick=args.quick, memory=not args.no_memory)
     print(report)
     if not args.quick:
-        out = __import__("pathlib").Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(report)
-        print(f"saved {out}")
+        _common.save_report(report, args.out)
 
 
 if __name__ == "__main__":

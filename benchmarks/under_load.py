@@ -25,7 +25,6 @@ import argparse
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import _common
 import numpy as np
@@ -140,9 +139,7 @@ def main() -> None:
     print(text)
     if not args.quick:
         name = "under_load.md" if args.only == "cpu" else f"under_load_{args.only}.md"
-        out = Path(args.out) if args.out else _common.RESULTS / name
-        out.write_text(text)
-        print(f"saved {out}")
+        _common.save_report(text, args.out or _common.RESULTS / name)
 
 
 if __name__ == "__main__":
