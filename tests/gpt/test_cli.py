@@ -24,34 +24,6 @@ def _fixed_peak(monkeypatch):
     monkeypatch.setattr(train_mod, "measure_matmul_peak", lambda *a, **k: 1e10)
 
 
-@pytest.fixture
-def text_file(tmp_path):
-    words = [
-        "to",
-        "be",
-        "or",
-        "not",
-        "to",
-        "be",
-        "that",
-        "is",
-        "the",
-        "question",
-        "whether",
-        "tis",
-        "nobler",
-        "in",
-        "the",
-        "mind",
-        "to",
-        "suffer",
-    ]
-    lines = [" ".join(words[(i * 7) % len(words) :] + words[: (i * 7) % len(words)]) for i in range(150)]
-    path = tmp_path / "small.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def run(args, capsys) -> tuple[int, str, str]:
     code = cli.main([str(a) for a in args])
     out, err = capsys.readouterr()

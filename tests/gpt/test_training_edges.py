@@ -19,6 +19,8 @@ from numpy2gpt.gpt.checkpoint import load_checkpoint, save_checkpoint
 from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.gpt.train import TrainConfig, TrainingDiverged, train
 
+from .test_cli import run
+
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "4",
         "--eval-iters", "2", "--eval-interval", "4", "--log-interval", "2", "--warmup-iters", "2",
         "--lr-decay-iters", "8", "--no-plot", "--no-progress", "--no-sample-at-end"]  # fmt: skip
@@ -27,21 +29,6 @@ TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16
 @pytest.fixture(autouse=True)
 def _fixed_peak(monkeypatch):
     monkeypatch.setattr(train_mod, "measure_matmul_peak", lambda *a, **k: 1e10)
-
-
-@pytest.fixture
-def text_file(tmp_path):
-    words = "to be or not to be that is the question whether tis nobler in the mind to suffer".split(" ")  # noqa: SIM905
-    lines = [" ".join(words[(i * 7) % len(words) :] + words[: (i * 7) % len(words)]) for i in range(150)]
-    path = tmp_path / "small.txt"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def run(args, capsys) -> tuple[int, str, str]:
-    code = cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line_error(code: int, err: str, *words: str) -> None:
