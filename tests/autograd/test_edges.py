@@ -339,3 +339,56 @@ def test_float32_std_of_huge_values_stays_finite_like_torch():
     np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-5)
     for keep in (False, True):  # 0-d and keepdims (H2's property test found the 0-d case)
         assert Tensor(np.float32(0.5)).std(correction=0, keepdim=keep).item() == 0.0
+
+
+@pytest.mark.parametrize("exponent", [0.5, -0.5, 1.5, -1.5, 2, 3, -1, -2])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_powers_at_negative_zero_and_infinity_follow_torch(exponent, dtype):
+    """H2's P7: (-inf) ** -0.5 was 0 (C's pow; PyTorch's rsqrt gives nan), and the infinite gradients of
+    x ** ±0.5 at -0.0 had the other sign. Values and gradients, signs of zeros and infinities included."""
+    x0 = np.array([-0.0, 0.0, -np.inf, np.inf, np.nan, -1.0, 2.0, 0.25], dtype)
+    x, t = Tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    g0 = np.linspace(0.5, 2.0, len(x0)).astype(dtype)
+    rtol = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-14}[dtype]
+    with np.errstate(all="ignore"):
+        y = x**exponent
+        y.backward(Tensor(g0))
+    z = t**exponent
+    z.backward(torch.tensor(g0))
+    for ours, theirs in ((y.data, z.detach().numpy()), (x.grad.data, t.grad.numpy())):
+        np.testing.assert_allclose(ours, theirs, rtol=rtol)  # nan and ±inf where torch has them
+        signed = ~np.isnan(theirs)  # (a nan's sign bit means nothing)
+        np.testing.assert_array_equal(np.signbit(ours[signed]), np.signbit(theirs[signed]))
+
+
+@pytest.mark.parametrize("correction", [0, 1])
+def test_var_gradient_with_an_infinite_input_follows_torch(correction):
+    """H2's P7: the chain rule through x - mean added the mean's own (zero) term, nan where a row holds an inf,
+    so every gradient of that row was nan; PyTorch's is nan at the inf only (±inf elsewhere)."""
+    x0 = np.array([[np.inf, 0.5, 2.0], [-np.inf, 0.5, -1.0], [np.nan, 1.0, 2.0], [1.0, 2.0, 4.0]])
+    g0 = np.array([1.5, -2.0, 1.0, 0.5])
+    x, t = Tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    with np.errstate(all="ignore"):
+        x.var(1, correction=correction).backward(Tensor(g0))
+    t.var(1, correction=correction).backward(torch.tensor(g0))
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-12)  # nan and ±inf where torch has them
+
+
+def test_var_first_and_second_derivatives_pass_gradcheck():
+    """var's own backward (no mean term) against float64 finite differences, first and second order."""
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((3, 4))
+    for dim, correction, keep in [(1, 1, False), (0, 0, True), (None, 1, False), ((0, 1), 2, True)]:
+
+        def first_gradient(x, d=dim, c=correction):
+            with ag.enable_grad():  # (gradcheck runs fn under no_grad)
+                return ag.grad((ag.var(x, d, correction=c) ** 2).sum(), x, create_graph=True)[0]
+
+        assert ag.gradcheck(lambda x, d=dim, c=correction, k=keep: ag.var(x, d, k, c), x0)
+        assert ag.gradcheck(first_gradient, x0)
+    x, t = Tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    (gx,) = ag.grad((x.var(1) ** 2).sum(), x, create_graph=True)
+    (gt,) = torch.autograd.grad((t.var(1) ** 2).sum(), t, create_graph=True)
+    (hx,) = ag.grad((gx * gx).sum(), x)
+    (ht,) = torch.autograd.grad((gt * gt).sum(), t)
+    np.testing.assert_allclose(hx.data, ht.numpy(), rtol=1e-10)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from numpy2gpt.autograd.backend import get_array_module
 from numpy2gpt.autograd.function import Function
 from numpy2gpt.autograd.ops._util import as_float, as_tensor, check_broadcast, operands
 from numpy2gpt.autograd.ops.shape import sum_to
@@ -79,7 +80,13 @@ class Neg(Function):
 
 
 class PowScalar(Function):
-    """y = x ** c for a constant exponent c.  dx = dy * c * x ** (c - 1)."""
+    """y = x ** c for a constant exponent c.  dx = dy * c * x ** (c - 1).
+
+    The special values follow PyTorch's CPU kernels. float32/float64: c = 0.5 is sqrt (NumPy's x ** 0.5
+    already is) and c = -0.5 is 1 / sqrt(x), where C's pow gives (-inf) ** -0.5 = 0 and (-0.0) ** -0.5 = +inf
+    (1 / sqrt: nan and -inf); so x ** 0.5's gradient c * x ** -0.5 is PyTorch's too: -inf at -0.0, nan at
+    -inf. float16: C's pow, in wider floats, for every exponent, rounded back ((-inf) ** 0.5 = inf, not sqrt's nan).
+    """
 
     def __init__(self, exponent: float):
         self.exponent = exponent
@@ -89,6 +96,10 @@ class PowScalar(Function):
         return f"Pow · {self.exponent:g}"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype == np.float16:
+            return get_array_module(x).float_power(x, self.exponent).astype(np.float16)  # (np.power: sqrt)
+        if self.exponent == -0.5:
+            return 1.0 / get_array_module(x).sqrt(x)
         return x**self.exponent
 
     def backward(self, gy: Tensor) -> Tensor:

@@ -151,20 +151,42 @@ def var(
     """Variance over ``dim``: sum((x - mean)**2) / max(n - correction, 0), n the number of elements reduced.
     ``correction=1`` (the default, as in PyTorch; ``unbiased=False`` means 0) is the unbiased estimate;
     ``correction=0`` is NumPy's default. With n <= correction that divides by 0: inf, or nan where all values
-    are equal, as PyTorch and NumPy (with a nan gradient). Otherwise built from the ops above, so its gradient
-    needs no code of its own: dx = dy * 2 (x - mean) / (n - correction) (the mean's own term sums to zero)."""
-    centered, axes, keep, dof = _centered("var", x, dim, keepdim, correction, axis, keepdims, unbiased)
-    return _mean_square(centered, axes, keep, dof)
+    are equal, as PyTorch and NumPy (with a nan gradient). Otherwise dx = dy * 2 (x - mean) / (n - correction)
+    (``Var``)."""
+    x, axes, keep, dof = _var_args("var", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    if dof <= 0:
+        return _mean_square(x - mean(x, axes, keepdim=True), axes, keep, dof)
+    return Var(axes, keep, dof)(x)
 
 
-def _centered(op: str, x: Any, dim: Axis, keepdim: Any, correction: Any, axis: Axis, keepdims: Any, unbiased: Any):
-    """(x - mean(x), the axes, keepdims, the degrees of freedom n - correction) for var and std."""
+class Var(Function):
+    """y = sum((x - mean)^2) / dof over ``axes``, dof = n - correction > 0.  dx = dy * 2 (x - mean) / dof.
+
+    The chain rule through x - mean would add the mean's own term, -mean(dy * 2 (x - mean) / dof), which is
+    zero but for rounding; where x holds an inf it is nan and would spread over the whole row. Left out, as
+    PyTorch does: the gradient is nan at the inf only (±inf elsewhere). Backward is built from ops, so it is
+    differentiable again (the second derivative keeps the mean's term, as PyTorch's)."""
+
+    def __init__(self, axes: tuple[int, ...], keepdims: bool, dof: int):
+        self.axes, self.keepdims, self.dof = axes, keepdims, dof
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        d = x - x.mean(axis=self.axes, keepdims=True)
+        return (d * d).sum(axis=self.axes, keepdims=self.keepdims) * (1.0 / self.dof)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        return _spread(gy, x, self.axes) * (x - mean(x, self.axes, keepdim=True)) * (2.0 / self.dof)
+
+
+def _var_args(op: str, x: Any, dim: Axis, keepdim: Any, correction: Any, axis: Axis, keepdims: Any, unbiased: Any):
+    """(x as a floating tensor, the axes, keepdims, the degrees of freedom n - correction) for var and std."""
     x = as_float(x)
     axes, keep = _reduce_args(op, x, dim, keepdim, axis, keepdims)
     if unbiased is not None and correction is not None:
         raise TypeError(f"{op}: got both correction= and unbiased=; pass one")
     correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
-    return x - mean(x, axes, keepdim=True), axes, keep, _count(x.shape, axes) - correction
+    return x, axes, keep, _count(x.shape, axes) - correction
 
 
 def _mean_square(d: Tensor, axes: tuple[int, ...], keep: bool, dof: int) -> Tensor:
@@ -202,7 +224,8 @@ def std(
     Computed as c * sqrt(sum((d / c)**2) / dof), d = x - mean, with the constant c = max|d| (1 where that is
     0): equal for any constant c, so the gradient is unchanged, but d**2 cannot overflow where std itself is
     finite (float32 squares overflow above |d| ~ 1.8e19)."""
-    d, axes, keep, dof = _centered("std", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    x, axes, keep, dof = _var_args("std", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    d = x - mean(x, axes, keepdim=True)
     xp = get_array_module(d.data)
     if d.data.size == 0:  # nothing to scale (and no maximum to take)
         c = xp.ones(keepdims_shape(d.shape, axes), dtype=d.dtype)
