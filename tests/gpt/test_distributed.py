@@ -114,20 +114,23 @@ def test_rank_threads_apply_the_thread_policy_to_a_single_process_too():
         threadpoolctl.threadpool_limits(limits=max(p["num_threads"] for p in before))
 
 
-def test_accumulation_must_split_evenly_over_the_ranks():
-    dist.World(size=2).check_accumulation(4)
-    with pytest.raises(ValueError, match=r"gradient_accumulation_steps \(3\) must be a multiple of the number of MPI "
-                       r"ranks \(2\).*--gradient-accumulation-steps 4"):  # fmt: skip
-        dist.World(size=2).check_accumulation(3)
+def test_a_step_is_shared_by_micro_batches_else_by_rows_else_refused():
+    assert dist.share_of_step(2, 4, 12) == (2, 12)  # nanoGPT's DDP rule: whole micro-batches per rank
+    assert dist.share_of_step(2, 1, 12) == (1, 6)  # nanoGPT's CPU config on 2 ranks: 6 rows of the 12 each
+    assert dist.share_of_step(1, 3, 5) == (3, 5)
+    dist.World(size=2).check_accumulation(3, 4)
+    with pytest.raises(ValueError, match=r"2 ranks cannot share a step of gradient_accumulation_steps=3 x "
+                       r"batch_size=5.*--gradient-accumulation-steps 4"):  # fmt: skip
+        dist.World(size=2).check_accumulation(3, 5)
 
 
 def counter():
-    """A draw function returning 0, 1, 2, ... (stands for get_batch), and how many times it was called."""
+    """A draw function (stands for get_batch): draw(rows) returns ([i] * rows,), i = 0, 1, 2, ...; and the calls."""
     calls = []
 
-    def draw():
-        calls.append(len(calls))
-        return calls[-1]
+    def draw(rows):
+        calls.append(rows)
+        return ([len(calls) - 1] * rows,)
 
     return draw, calls
 
@@ -135,20 +138,30 @@ def counter():
 def test_rank_batches_global_mode_slices_the_global_draw():
     for rank in range(2):
         draw, calls = counter()
-        got = list(dist.rank_batches(dist.World(rank=rank, size=2), draw, 4, "global"))
-        assert got == [2 * rank, 2 * rank + 1] and len(calls) == 4  # every rank draws all 4, trains on its 2
+        got = list(dist.rank_batches(dist.World(rank=rank, size=2), draw, 4, 3, "global"))
+        assert got == [([2 * rank] * 3,), ([2 * rank + 1] * 3,)]  # every rank draws all 4, trains on its 2
+        assert calls == [3] * 4
+
+
+def test_rank_batches_global_mode_slices_the_rows_when_the_micro_batches_do_not_split():
+    for rank in range(2):
+        draw, calls = counter()
+        got = list(dist.rank_batches(dist.World(rank=rank, size=2), draw, 3, 4, "global"))
+        assert got == [([0] * 2,), ([1] * 2,), ([2] * 2,)] and calls == [4] * 3  # rows [2 rank, 2 rank + 2)
 
 
 def test_rank_batches_rank_mode_draws_only_its_share_lazily():
     draw, calls = counter()
-    it = dist.rank_batches(dist.World(rank=1, size=2), draw, 4, "rank")
-    assert next(it) == 0 and len(calls) == 1  # drawn one at a time, right before its forward
-    assert list(it) == [1] and len(calls) == 2
+    it = dist.rank_batches(dist.World(rank=1, size=2), draw, 4, 3, "rank")
+    assert next(it) == ([0] * 3,) and calls == [3]  # drawn one at a time, right before its forward
+    assert list(it) == [([1] * 3,)] and calls == [3, 3]
     draw, calls = counter()
-    it = dist.rank_batches(dist.SINGLE, draw, 3, "global")  # one process: lazily, whatever the mode
-    assert next(it) == 0 and len(calls) == 1
+    assert list(dist.rank_batches(dist.World(rank=1, size=2), draw, 1, 4, "rank")) == [([0] * 2,)]  # half the rows
+    draw, calls = counter()
+    it = dist.rank_batches(dist.SINGLE, draw, 3, 2, "global")  # one process: lazily, whatever the mode
+    assert next(it) == ([0] * 2,) and calls == [2]
     with pytest.raises(ValueError, match="batch_draw must be one of"):
-        list(dist.rank_batches(dist.SINGLE, draw, 3, "mine"))
+        list(dist.rank_batches(dist.SINGLE, draw, 3, 2, "mine"))
 
 
 def seeded(seed):

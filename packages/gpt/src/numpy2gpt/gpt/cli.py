@@ -272,15 +272,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(nanogpt_argv(sys.argv[1:] if argv is None else argv, parser))
     from numpy2gpt.gpt.checkpoint import CheckpointError, checkpoint_path
+    from numpy2gpt.gpt.local_ranks import RankFailedError
     from numpy2gpt.gpt.train import TrainingDiverged
 
     commands = {"prepare": run_prepare, "train": run_train, "eval": run_eval, "export": run_export,
                 "sample": run_sample}  # fmt: skip
     try:
         commands[args.command](args)
-    except (CheckpointError, TrainingDiverged, OSError, ValueError, KeyError, ImportError) as e:
+    except (CheckpointError, TrainingDiverged, RankFailedError, OSError, ValueError, KeyError, ImportError) as e:
         # errors that name a bad input: a missing or unreadable file (OSError: a folder given as a file too),
-        # GPT-2 weights that do not match (KeyError), safetensors not installed (ImportError), ...
+        # GPT-2 weights that do not match (KeyError), safetensors not installed (ImportError), ...; and another
+        # --procs rank's failure (its own message is above)
         message = e.args[0] if isinstance(e, KeyError) and e.args else e  # str(KeyError) adds quotes
         print(f"numpy2gpt {args.command}: error: {' '.join(str(message).split())}", file=sys.stderr)  # one line
         return 1

@@ -1,4 +1,5 @@
-"""Data-parallel training over processes and machines with MPI (``mpiexec -n N numpy2gpt train``).
+"""Data-parallel training over processes and machines: MPI (``mpiexec -n N numpy2gpt train``) or, on one
+machine without MPI, processes this one starts (``numpy2gpt train --procs N``, local_ranks.py).
 
 Every rank holds a full copy of the model; per optimizer step each rank runs its share of the micro-batches,
 then the gradients are summed with ONE ``Allreduce`` over one flat contiguous buffer and divided by the number
@@ -15,8 +16,11 @@ This module holds:
     launched_world_size()  how many ranks mpiexec started, read from the environment (mpi4py is not imported)
     World                  rank, size, local rank and size (ranks sharing this machine), and the collectives:
                            broadcast of a nested dict of arrays, sums of small arrays, barrier, abort_on_error
+    MPIComm                the six operations a World needs from its ranks' communicator, over mpi4py
+                           (local_ranks.LocalComm: the same over shared memory and pipes)
     init_world()           the World of this process: MPI's when launched with N > 1 ranks, else a single one
     GradientAverager       the flat-buffer gradient Allreduce, allocated once
+    share_of_step()        how a step's micro-batches are shared: whole micro-batches per rank, or rows of each
     rank_batches()         this rank's micro-batches of a step: from its own stream, or its slice of the global draw
     seed_rank_stream(), stream_states()   each rank's random stream: seeding, checkpointing, resuming
     set_rank_threads()     BLAS threads per rank: by default the free cores a rank may use, shared among the ranks
@@ -69,8 +73,9 @@ class World:
 
     ``rank`` in ``[0, size)``; ``local_rank`` in ``[0, local_size)`` counts the ranks on this machine (they share
     its disk). ``share`` counts the ranks on this machine whose CPU affinity overlaps this rank's, itself included
-    (1 when the launcher bound each rank to its own cores). ``comm`` is mpi4py's ``COMM_WORLD``, or None for a
-    single process, where every collective below returns its input (no copy, no import)."""
+    (1 when the launcher bound each rank to its own cores). ``comm`` is the ranks' communicator (``MPIComm`` or
+    ``local_ranks.LocalComm``), or None for a single process, where every collective below returns its input (no
+    copy, no import)."""
 
     rank: int = 0
     size: int = 1
@@ -91,22 +96,20 @@ class World:
     def barrier(self) -> None:
         """Wait until every rank arrives here."""
         if self.distributed:
-            self.comm.Barrier()
+            self.comm.barrier()
 
     def sum(self, values: Any) -> np.ndarray:
         """The elementwise sum over ranks of a small float64 array (every rank gets it)."""
         out = np.array(values, dtype=np.float64)  # a copy: the caller's array is untouched
         if self.distributed:
-            from mpi4py import MPI
-
-            self.comm.Allreduce(MPI.IN_PLACE, out, op=MPI.SUM)
+            self.comm.allreduce_sum(out)
         return out
 
     def gather(self, obj: Any) -> list[Any] | None:
         """Every rank's ``obj`` (small, picklable), as a list on rank 0; None on the other ranks."""
         if not self.distributed:
             return [obj]
-        return self.comm.gather(obj, root=0)
+        return self.comm.gather(obj)
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank: a nested structure (dicts, lists, numbers, strings, NumPy arrays).
@@ -115,18 +118,15 @@ class World:
         (a checkpoint of GPT-2 with its AdamW moments is 1.5 GB). Other ranks pass anything (e.g. None)."""
         if not self.distributed:
             return obj
-        from mpi4py import MPI
-
         arrays: list[np.ndarray] = []
         skeleton = _strip_arrays(obj, arrays) if self.is_main else None
         specs = [(a.dtype.str, a.shape) for a in arrays]
-        skeleton, specs = self.comm.bcast((skeleton, specs), root=0)
+        skeleton, specs = self.comm.bcast((skeleton, specs))
         nbytes = [int(np.dtype(d).itemsize * math.prod(s)) for d, s in specs]
         flat = np.empty(sum(nbytes), dtype=np.uint8)
         if self.is_main and arrays:
             np.concatenate([np.ascontiguousarray(a).reshape(-1).view(np.uint8) for a in arrays], out=flat)
-        for start in range(0, flat.size, BCAST_CHUNK):
-            self.comm.Bcast([flat[start : start + BCAST_CHUNK], MPI.BYTE], root=0)
+        self.comm.bcast_buffer(flat)
         if self.is_main:
             return obj
         offsets = np.cumsum([0, *nbytes])
@@ -145,35 +145,68 @@ class World:
                     raise ValueError(f"rank {self.rank}: a parameter has shape {p.data.shape}, rank 0's {value.shape}")
                 p.data[...] = value
 
-    def check_accumulation(self, steps: int) -> None:
-        """Refuse a gradient accumulation count that the ranks cannot share equally (nanoGPT's rule with DDP)."""
-        if steps % self.size:
-            fit = -(-steps // self.size) * self.size
-            raise ValueError(
-                f"gradient_accumulation_steps ({steps}) must be a multiple of the number of MPI ranks ({self.size}): "
-                f"each rank runs gradient_accumulation_steps / {self.size} micro-batches per step; e.g. "
-                f"--gradient-accumulation-steps {fit} (and --batch-size divided by {fit // steps} for the same "
-                "global batch)"
-            )
+    def check_accumulation(self, steps: int, batch_size: int) -> None:
+        """Refuse a step the ranks cannot share equally: ``share_of_step``'s rule, one line if it fails."""
+        share_of_step(self.size, steps, batch_size)
 
     @contextlib.contextmanager
     def abort_on_error(self) -> Iterator[None]:
-        """End the whole job when this rank fails: print one line naming the rank and the error (after the
-        traceback) on stderr, then ``MPI_Abort``, which stops every rank within seconds instead of leaving the
-        others waiting forever in their next collective. A no-op for a single process."""
+        """End the whole job when this rank fails, instead of leaving the others waiting forever in their next
+        collective: ``comm.abort`` (MPI: a line naming the rank and the error after the traceback, then
+        ``MPI_Abort``; local ranks: see ``local_ranks.LocalComm.abort``). A no-op for a single process."""
         try:
             yield
         except (Exception, KeyboardInterrupt) as e:
             if not self.distributed:
                 raise
-            if not isinstance(e, KeyboardInterrupt):
-                traceback.print_exc(file=sys.stderr)
-            what = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
-            print(f"numpy2gpt: rank {self.rank} of {self.size} failed: {what}; aborting the job", file=sys.stderr)
-            sys.stderr.flush()
-            sys.stdout.flush()
-            self.comm.Abort(1)
-            raise  # only reached if Abort returned (it does not)
+            self.comm.abort(self.rank, self.size, e)
+            raise  # where abort returns: rank 0 of local ranks, whose caller reports the error
+
+
+def report_failure(rank: int, size: int, error: BaseException) -> None:
+    """The traceback (not for Ctrl-C) and one line naming the failed rank, on stderr, flushed."""
+    if not isinstance(error, KeyboardInterrupt):
+        traceback.print_exception(error, file=sys.stderr)
+    what = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
+    print(f"numpy2gpt: rank {rank} of {size} failed: {what}; aborting the job", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+
+
+class MPIComm:
+    """mpi4py's ``COMM_WORLD`` behind the six operations a World uses (the same as ``local_ranks.LocalComm``)."""
+
+    def __init__(self, comm: Any) -> None:
+        self.comm = comm
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+    def allreduce_sum(self, buf: np.ndarray) -> None:
+        """``buf`` (contiguous) becomes the elementwise sum of every rank's ``buf``, on every rank."""
+        from mpi4py import MPI
+
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+
+    def bcast(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` (small, picklable) on every rank."""
+        return self.comm.bcast(obj, root=0)
+
+    def bcast_buffer(self, buf: np.ndarray) -> None:
+        """Rank 0's bytes of the uint8 array ``buf`` into every rank's ``buf``, in 1 GiB pieces."""
+        from mpi4py import MPI
+
+        for start in range(0, buf.size, BCAST_CHUNK):
+            self.comm.Bcast([buf[start : start + BCAST_CHUNK], MPI.BYTE], root=0)
+
+    def gather(self, obj: Any) -> list[Any] | None:
+        """Every rank's ``obj`` as a list on rank 0; None elsewhere."""
+        return self.comm.gather(obj, root=0)
+
+    def abort(self, rank: int, size: int, error: BaseException) -> None:
+        """Report this rank's failure, then ``MPI_Abort``: every rank ends within seconds."""
+        report_failure(rank, size, error)
+        self.comm.Abort(1)
 
 
 SINGLE = World()
@@ -233,11 +266,23 @@ def init_world(environ: dict[str, str] | None = None) -> World:
     try:
         mine = _affinity()
         share = sum(1 for cpus in local.allgather(mine) if cpus & mine)  # this rank included
-        world = World(comm.Get_rank(), comm.Get_size(), local.Get_rank(), local.Get_size(), share, comm)
+        world = World(comm.Get_rank(), comm.Get_size(), local.Get_rank(), local.Get_size(), share, MPIComm(comm))
     finally:
         local.Free()
     _current = world
     return world
+
+
+@contextlib.contextmanager
+def entered(world: World) -> Iterator[World]:
+    """Make ``world`` this process's current one (``current_world``) inside the block: how the ranks that
+    local_ranks.py starts, which do not come from ``init_world``, tell a log line whether it runs on rank 0."""
+    global _current
+    before, _current = _current, world
+    try:
+        yield world
+    finally:
+        _current = before
 
 
 def current_world() -> World:
@@ -256,24 +301,48 @@ def _affinity() -> set[int]:
 BATCH_DRAWS = ("rank", "global")
 
 
-def rank_batches(world: World, draw: Callable[[], Any], steps: int, mode: str = "rank") -> Iterator[Any]:
-    """This rank's share of one optimizer step's ``steps`` micro-batches, each made by ``draw()``.
+def share_of_step(size: int, steps: int, batch_size: int) -> tuple[int, int]:
+    """How ``size`` ranks share a step of ``steps`` micro-batches of ``batch_size`` rows: (micro-batches per rank,
+    rows per micro-batch). Whole micro-batches when ``steps`` is a multiple of ``size`` (nanoGPT's rule with DDP),
+    else the rows of every micro-batch when ``batch_size`` is (nanoGPT's CPU config, one micro-batch of 12, on 2
+    ranks: 6 rows each); the mean of the ranks' mean losses is then one process's loss. Else one line saying what
+    would fit."""
+    if steps % size == 0:
+        return steps // size, batch_size
+    if batch_size % size == 0:
+        return steps, batch_size // size
+    fit = -(-steps // size) * size
+    raise ValueError(
+        f"{size} ranks cannot share a step of gradient_accumulation_steps={steps} x batch_size={batch_size}: one "
+        f"of them must be a multiple of {size} (each rank takes an equal share of the micro-batches, or of each "
+        f"micro-batch's rows); e.g. --gradient-accumulation-steps {fit} and --batch-size divided by {fit // steps} "
+        "for the same global batch"
+    )
 
-    ``mode`` ``"rank"`` (nanoGPT's): draw ``steps / size`` batches from this rank's own random stream. ``"global"``:
-    draw all ``steps`` batches, in one process's order, from a stream every rank holds in the same state, and keep
-    the contiguous slice ``[rank * steps / size, (rank + 1) * steps / size)``: together the ranks train on exactly
+
+def rank_batches(
+    world: World, draw: Callable[[int], Any], steps: int, batch_size: int, mode: str = "rank"
+) -> Iterator[Any]:
+    """This rank's share (``share_of_step``) of one optimizer step's ``steps`` micro-batches of ``batch_size`` rows,
+    each made by ``draw(rows)`` (a tuple of arrays with ``rows`` rows, e.g. ``(x, y)``).
+
+    ``mode`` ``"rank"`` (nanoGPT's): draw this rank's share from its own random stream. ``"global"``: draw all
+    ``steps`` full batches, in one process's order, from a stream every rank holds in the same state, and keep
+    this rank's contiguous slice (of the micro-batches, or of each one's rows): together the ranks train on exactly
     the examples one process would. The global draws happen up front (before any dropout mask is drawn, so the
     ranks' streams stay in step); a single process draws lazily, one batch before each forward, as always."""
     if mode not in BATCH_DRAWS:
         raise ValueError(f"batch_draw must be one of {BATCH_DRAWS}, got {mode!r}")
-    world.check_accumulation(steps)
-    per_rank = steps // world.size
+    per_rank, rows = share_of_step(world.size, steps, batch_size)
     if mode == "global" and world.size > 1:
-        drawn = [draw() for _ in range(steps)]
-        yield from drawn[world.rank * per_rank : (world.rank + 1) * per_rank]
+        drawn = [draw(batch_size) for _ in range(steps)]
+        if per_rank < steps:
+            yield from drawn[world.rank * per_rank : (world.rank + 1) * per_rank]
+        else:
+            yield from (tuple(a[world.rank * rows : (world.rank + 1) * rows] for a in batch) for batch in drawn)
         return
     for _ in range(per_rank):
-        yield draw()
+        yield draw(rows)
 
 
 def seed_rank_stream(world: World, mode: str, seed: int, checkpoint: dict[str, Any] | None, iter_num: int = 0) -> str:
@@ -352,8 +421,6 @@ class GradientAverager:
             raise ValueError(f"expected {self.n_extra} extra scalars to average, got {len(extra)}")
         if not self.world.distributed:
             return tuple(float(e) for e in extra)
-        from mpi4py import MPI
-
         from numpy2gpt.autograd import Tensor
 
         means: tuple[float, ...] = ()
@@ -363,7 +430,7 @@ class GradientAverager:
             views = self._pack(buf, idx)
             if k == 0:
                 buf[buf.size - self.n_extra :] = extra
-            self.world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            self.world.comm.allreduce_sum(buf)
             flags = buf[sum(v.size for v in views) :][: len(idx)]
             for i, view, flag in zip(idx, views, flags, strict=True):
                 p = self.params[i]
@@ -413,13 +480,17 @@ __all__ = [
     "BATCH_DRAWS",
     "SINGLE",
     "GradientAverager",
+    "MPIComm",
     "MPIUnavailableError",
     "World",
     "current_world",
+    "entered",
     "init_world",
     "launched_world_size",
     "rank_batches",
+    "report_failure",
     "seed_rank_stream",
     "set_rank_threads",
+    "share_of_step",
     "stream_states",
 ]

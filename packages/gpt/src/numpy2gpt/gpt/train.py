@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 import numpy2gpt.autograd as ag
 from numpy2gpt.autograd.device import require as require_device
 from numpy2gpt.gpt import data as gdata
-from numpy2gpt.gpt import distributed
+from numpy2gpt.gpt import distributed, local_ranks
 from numpy2gpt.gpt.checkpoint import CheckpointError, checkpoint_path, load_resumable, save_checkpoint
 from numpy2gpt.gpt.metrics import (
     METRICS_NAME,
@@ -114,10 +114,13 @@ class TrainConfig:
     num_sample_tokens: int = _opt(300, "length of that sample in tokens")
     plot: bool = _opt(True, "write a loss-curve PNG (needs matplotlib)")
     progress: bool = _opt(True, "show a progress bar")
-    # data parallel: mpiexec -n N numpy2gpt train
-    batch_draw: str = _opt("rank", "with MPI ranks: 'rank' (each its own random stream, seed + rank, as nanoGPT) or "
-                           "'global' (one stream draws the step's batches, each rank trains on its slice)")  # fmt: skip
-    rank_threads: int = _opt(0, "BLAS threads per MPI rank (0: the free cores shared among the ranks using them, "
+    # data parallel: --procs N on this machine, or mpiexec -n N numpy2gpt train
+    procs: int = _opt(1, "data-parallel over this many processes on this machine, one rank each, without MPI "
+                      "(local_ranks.py); 0: one per free core")  # fmt: skip
+    batch_draw: str = _opt("rank", "with several ranks: 'rank' (each its own random stream, seed + rank, as "
+                           "nanoGPT) or 'global' (one stream draws the step's batches, each rank trains on its "
+                           "slice)")  # fmt: skip
+    rank_threads: int = _opt(0, "BLAS threads per rank (0: the free cores shared among the ranks using them, "
                              "or NUMPY2GPT_NUM_THREADS)")  # fmt: skip
     step_threads: int = _opt(1, "split each micro-batch into this many chunks, forward+backward of each in its "
                              "own thread, the BLAS threads divided among them (1: off; CPU, dropout 0)")  # fmt: skip
@@ -141,6 +144,13 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be >= 0 (0 disables clipping, as in nanoGPT), got {self.grad_clip}")
         if self.batch_draw not in distributed.BATCH_DRAWS:
             raise ValueError(f"batch_draw must be 'rank' or 'global', got {self.batch_draw!r}")
+        if self.procs < 0:
+            raise ValueError(f"procs must be >= 0 (0: one per free core), got {self.procs}")
+        if self.procs != 1 and (self.device != "cpu" or self.step_threads > 1):
+            raise ValueError(
+                f"procs must be 1 with device {self.device!r} and step_threads {self.step_threads}: processes "
+                "share this machine's CPU cores, one rank each"
+            )
         if self.rank_threads < 0:
             raise ValueError(f"rank_threads must be >= 0 (0: automatic), got {self.rank_threads}")
         if not 0.0 <= self.dropout < 1.0:
@@ -227,7 +237,7 @@ class Run:
     splits: dict[str, np.ndarray]  # "train", "val": the token arrays
     meta: dict[str, Any]  # the data's meta.json (the tokenizer), saved with every checkpoint
     out_dir: Path
-    peak_flops: float  # this machine's float32 matmul FLOP/s (the best measurement so far)
+    peak_flops: float  # the job's float32 matmul FLOP/s (``matmul_peak``; the best measurement so far)
     weight_limit: float = math.inf  # the largest |w| a checkpoint may hold (``weight_limit``)
     iter_num: int = 0
     start_iter: int = 0  # where this process started (> 0 when resumed)
@@ -270,20 +280,34 @@ def log(msg: str) -> None:
 def train(config: TrainConfig) -> TrainResult:
     """Run a training job as ``config`` says; see this module's docstring for the loop.
 
-    Under ``mpiexec -n N`` the job is data-parallel (distributed.py); an error on any rank ends the whole job with
-    a line naming the rank, rather than leaving the other ranks waiting for it."""
+    With ``procs`` > 1 (or under ``mpiexec -n N``) the job is data-parallel: every rank runs ``train_world`` on
+    its share of each step (distributed.py); an error on any rank ends the whole job with a line naming the rank,
+    rather than leaving the other ranks waiting for it."""
+    procs = config.procs or local_ranks.free_cores()
+    if procs > 1 and distributed.launched_world_size() > 1:
+        raise ValueError(f"procs is {config.procs} under mpiexec: use one or the other (procs 1 with mpiexec)")
+    if procs > 1:
+        distributed.share_of_step(procs, config.gradient_accumulation_steps, config.batch_size)  # before starting
+        return local_ranks.launch(procs, partial(train_world, config))
     world = distributed.init_world()
     with world.abort_on_error():
-        world.check_accumulation(config.gradient_accumulation_steps)
-        policy = distributed.set_rank_threads(world, config.rank_threads)
-        if config.step_threads > 1:  # the chunks' threads share this process's BLAS threads
-            policy = set_num_threads(max(1, policy.threads // config.step_threads))
-            log(f"{config.step_threads} step threads, each with its share of the BLAS threads")
-        if world.distributed:
-            log(f"data-parallel over {world.size} MPI ranks ({world.local_size} on this machine); rank 0 {policy}")
-        else:
-            log(str(policy))
-        return train_rank(config, world)
+        return train_world(config, world)
+
+
+def train_world(config: TrainConfig, world: distributed.World) -> TrainResult:
+    """``train`` on this rank of ``world``: the thread policy, then ``train_rank``."""
+    world.check_accumulation(config.gradient_accumulation_steps, config.batch_size)
+    policy = distributed.set_rank_threads(world, config.rank_threads)
+    if config.step_threads > 1:  # the chunks' threads share this process's BLAS threads
+        policy = set_num_threads(max(1, policy.threads // config.step_threads))
+        log(f"{config.step_threads} step threads, each with its share of the BLAS threads")
+    if isinstance(world.comm, local_ranks.LocalComm):
+        log(f"data-parallel over {world.size} processes on this machine; rank 0 {policy}")
+    elif world.distributed:
+        log(f"data-parallel over {world.size} MPI ranks ({world.local_size} on this machine); rank 0 {policy}")
+    else:
+        log(str(policy))
+    return train_rank(config, world)
 
 
 def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
@@ -308,7 +332,7 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
     world.broadcast_parameters(model.parameters())  # every rank starts from rank 0's weights
     model.to(device)  # initialised (or loaded) on the host, then moved: the same weights on every device
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
-    peak = measure_matmul_peak() if world.is_main else math.nan
+    peak = matmul_peak(config, world) if world.is_main else math.nan
     run = Run(config, model, optimizer, splits, meta, out_dir, peak, plot=config.plot and world.is_main, world=world)
     if config.eval_only:
         return eval_only(run, checkpoint)
@@ -477,10 +501,16 @@ def estimate_loss(
     return out
 
 
+def matmul_peak(config: TrainConfig, world: distributed.World, seconds: float = 0.3) -> float:
+    """The job's float32 matmul FLOP/s, the yardstick of the log's "% of matmul peak": this process's BLAS (with
+    its threads) times the ranks and the step threads, each of which has as many."""
+    return measure_matmul_peak(seconds=seconds) * world.size * config.step_threads
+
+
 def evaluate(run: Run, final: bool) -> None:
     """Estimate the losses, log them, and save a checkpoint if val improved (always at the end)."""
     if run.iter_num > run.start_iter and run.world.is_main:
-        run.peak_flops = max(run.peak_flops, measure_matmul_peak(seconds=0.1))
+        run.peak_flops = max(run.peak_flops, matmul_peak(run.config, run.world, seconds=0.1))
     losses = estimate_loss(run.model, run.splits, run.config, run.iter_num, run.world)
     run.streams = distributed.stream_states(run.world, run.config.batch_draw)  # collective: on every rank
     log(f"step {run.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
@@ -565,12 +595,19 @@ def forward_backward(
     model: GPT, tokens: np.ndarray, config: TrainConfig, iter_num: int, world: distributed.World = distributed.SINGLE
 ) -> float:
     """Accumulate the gradient of the mean loss over ``gradient_accumulation_steps`` micro-batches (each loss
-    divided by their number, then backward) and return that mean loss. With N MPI ranks each runs its share,
-    steps / N micro-batches (distributed.rank_batches); the average of the ranks' gradients is then the whole's."""
-    steps = config.gradient_accumulation_steps // world.size
+    divided by their number, then backward) and return that mean loss. With N ranks each runs its share: steps / N
+    micro-batches, or 1/N of each one's rows (distributed.rank_batches); the average of the ranks' gradients is
+    then the whole's."""
+    steps, _ = distributed.share_of_step(world.size, config.gradient_accumulation_steps, config.batch_size)
     lossf = 0.0
-    draw = partial(gdata.get_batch, tokens, config.batch_size, config.block_size)
-    for x, y in distributed.rank_batches(world, draw, config.gradient_accumulation_steps, config.batch_draw):
+
+    def draw(rows: int) -> tuple[np.ndarray, np.ndarray]:
+        return gdata.get_batch(tokens, rows, config.block_size)
+
+    batches = distributed.rank_batches(
+        world, draw, config.gradient_accumulation_steps, config.batch_size, config.batch_draw
+    )
+    for x, y in batches:
         if config.step_threads > 1:
             micro = threaded_forward_backward(model, x, y, config.step_threads, steps)
         else:
