@@ -1,4 +1,5 @@
-"""Data-parallel training throughput: 1 process with every thread against N MPI ranks with one thread each.
+"""Data-parallel training throughput: 1 process with every thread against N ranks with one thread each (N local
+processes, as ``numpy2gpt train --procs N``, or N MPI ranks).
 
     python benchmarks/data_parallel.py                 # the table -> benchmarks/results/data_parallel.md
     python benchmarks/data_parallel.py --quick         # a smoke run: CPU config, few steps, nothing saved
@@ -11,6 +12,8 @@ AdamW):
 * ``numpy2gpt 1 x T``: one process, OpenBLAS with T threads (T = the cores this machine gives us);
 * ``numpy2gpt N x 1``: ``mpiexec -n N``, one BLAS thread per rank, gradients averaged by
   ``numpy2gpt.gpt.distributed.GradientAverager`` (one in-place Allreduce over a flat buffer per step);
+* ``numpy2gpt --procs N x 1``: the same step on N processes that ``numpy2gpt.gpt.local_ranks.launch`` starts
+  (what ``numpy2gpt train --procs N`` runs), the Allreduce through shared memory instead of MPI;
 * ``PyTorch 1 x T``: the same GPT in PyTorch eager (``torch_reference.py``), one process, T threads;
 * ``PyTorch DDP N x 1``: the same under ``DistributedDataParallel`` with the gloo backend over loopback TCP,
   launched by the same ``mpiexec`` (torch reads its rank from Open MPI's environment), one thread per rank.
@@ -72,14 +75,15 @@ def rank_slice(batch: int, rank: int, size: int) -> slice:
     return slice(rank * per, (rank + 1) * per)
 
 
-def numpy_worker(name: str, warmup: int, steps: int) -> dict:
-    """Time numpy2gpt's data-parallel step; rank 0 returns the timings (other ranks None)."""
+def numpy_worker(name: str, warmup: int, steps: int, world=None) -> dict:
+    """Time numpy2gpt's data-parallel step on ``world`` (default: MPI's or a single process's); rank 0 returns the
+    timings (other ranks None)."""
     import numpy2gpt.autograd as ag
     from numpy2gpt.gpt.distributed import GradientAverager, init_world
     from numpy2gpt.gpt.model import GPT, GPTConfig
     from numpy2gpt.nn.utils import clip_grad_norm_
 
-    world = init_world()
+    world = world or init_world()
     w = WORKLOADS[name]
     ag.manual_seed(0)
     model = GPT(GPTConfig(**w["cfg"]))
@@ -108,13 +112,11 @@ def numpy_worker(name: str, warmup: int, steps: int) -> dict:
             losses.append(mean_loss)
     pure = []
     if world.distributed:
-        from mpi4py import MPI
-
         buf = next(iter(average.buffers.values()))
         for _ in range(20):
             world.barrier()
             t0 = time.perf_counter()
-            world.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            world.comm.allreduce_sum(buf)
             pure.append(time.perf_counter() - t0)
     if not world.is_main:
         return None
@@ -195,8 +197,8 @@ def launch(framework: str, name: str, ranks: int, threads: int, warmup: int, ste
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", framework, name]
-    cmd += ["--warmup", str(warmup), "--steps", str(steps), "--port", str(free_port())]
-    if ranks > 1:
+    cmd += ["--warmup", str(warmup), "--steps", str(steps), "--port", str(free_port()), "--ranks", str(ranks)]
+    if ranks > 1 and framework != "local":
         cmd = mpiexec_args(ranks, cores) + cmd
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, check=False, cwd=HERE)
     results = [line for line in out.stdout.splitlines() if line.startswith("{")]
@@ -226,10 +228,10 @@ def run(
 ) -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     load = os.getloadavg()[0]
-    contestants = [("numpy", 1, cores), ("numpy", ranks, 1), ("numpy", 1, 1)]  # the last: for the efficiency
+    contestants = [("numpy", 1, cores), ("local", ranks, 1), ("numpy", ranks, 1), ("numpy", 1, 1)]  # last: efficiency
     if torch_too:
         contestants += [("torch", 1, cores), ("torch", ranks, 1)]
-    label = {"numpy": "numpy2gpt", "torch": "PyTorch"}
+    label = {"numpy": "numpy2gpt", "local": "numpy2gpt --procs", "torch": "PyTorch"}
     header = ["workload", "run", "ms/step", "tokens/s", "vs numpy2gpt 1 process", "scaling efficiency",
               "Allreduce in step ms", "Allreduce alone ms", "loss (last step)"]  # fmt: skip
     rows = []
@@ -249,11 +251,11 @@ def run(
             step = _median(results[c])
             in_step = _median(results[c], "reduce_s") if n > 1 else None
             alone = _median(results[c], "pure_reduce_s")
-            kind = "DDP gloo " if framework == "torch" and n > 1 else ""
+            kind = "DDP gloo " if framework == "torch" and n > 1 else "MPI " if framework == "numpy" and n > 1 else ""
             rows.append([
                 w["title"], f"{label[framework]} {kind}{n} x {threads} thread{'s' if threads > 1 else ''}",
                 f"{step * 1e3:.1f}", f"{tokens / step:,.0f}", f"{base / step:.2f}x",
-                f"{single_thread / (n * step):.0%}" if framework == "numpy" and n > 1 else "",
+                f"{single_thread / (n * step):.0%}" if framework != "torch" and n > 1 else "",
                 f"{in_step * 1e3:.2f}" if in_step else "", f"{alone * 1e3:.2f}" if alone else "",
                 f"{results[c][-1]['losses'][-1]:.4f}",
             ])  # fmt: skip
@@ -262,7 +264,7 @@ def run(
     steps_text = ", ".join(f"{v} ({k})" for k, v in steps.items())
     return "\n".join(
         [
-            "# Data-parallel training: 1 process vs MPI ranks",
+            "# Data-parallel training: 1 process vs N processes (numpy2gpt --procs, MPI ranks)",
             "",
             f"Machine: {cpu_model()}, {cores} cores available; {platform.system()} {platform.release()}, "
             f"Python {platform.python_version()}; load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} "
@@ -299,10 +301,17 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         framework, name = args.worker
-        if framework == "numpy":
+        if framework in ("numpy", "local"):
             import _common  # pins the BLAS threads (NUMPY2GPT_BENCH_THREADS) before NumPy loads
 
-            result = numpy_worker(name, args.warmup, args.steps)
+            if framework == "local":
+                from functools import partial
+
+                from numpy2gpt.gpt.local_ranks import launch as launch_ranks
+
+                result = launch_ranks(args.ranks, partial(numpy_worker, name, args.warmup, args.steps))
+            else:
+                result = numpy_worker(name, args.warmup, args.steps)
         else:
             result = torch_worker(name, args.warmup, args.steps, args.port)
         if result is not None:

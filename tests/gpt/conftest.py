@@ -5,6 +5,13 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def one_process(monkeypatch):
+    """``numpy2gpt train`` runs one process per free core by default (--procs 0): the tests of the command run one,
+    in this process (where their monkeypatches reach), unless they ask for more (test_local_ranks.py)."""
+    monkeypatch.setenv("NUMPY2GPT_PROCS", "1")
+
+
 @pytest.fixture
 def text_file(tmp_path):
     """A small text file of 150 lines of shuffled Hamlet words (enough for a char model to learn from)."""

@@ -55,6 +55,18 @@ FIELD_METAVARS = {"out_dir": "DIR", "data_dir": "DIR", "weights": "DIR", "data_f
                   "batch_draw": "{rank,global}"}  # fmt: skip
 
 
+PROCS_VAR = "NUMPY2GPT_PROCS"
+
+
+def command_defaults() -> dict[str, Any]:
+    """Where the command's defaults differ from TrainConfig's: ``procs`` is 0, one process per free core (a
+    function call of ``train`` stays in its process), or ``NUMPY2GPT_PROCS`` when set (a non-negative integer)."""
+    value = os.environ.get(PROCS_VAR, "0").strip() or "0"
+    if not value.isdigit():
+        raise ValueError(f"{PROCS_VAR} must be a non-negative integer (0: one process per free core), got {value!r}")
+    return {"procs": int(value)}
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--kebab-case`` flag per TrainConfig field. Defaults are SUPPRESSed so that only the flags a user typed
     appear in the namespace and override the config file (or, when resuming, the saved configuration)."""
@@ -74,7 +86,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         flags = (flag, "--data") if f.name == "data_file" else (flag,)  # the issue's and nanoGPT-style short name
         help_text = f.metadata.get("help", "")
-        if f.default not in ("", None):
+        if f.name == "procs":
+            help_text += f" (default: 0, or {PROCS_VAR})"
+        elif f.default not in ("", None):
             help_text += f" (default: {f.default})"
         if kind is bool:
             group.add_argument(
@@ -194,7 +208,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         out_dir = settings.get("out_dir", TrainConfig.out_dir)
         saved = load_checkpoint(checkpoint_path(out_dir)).get("config") or {}
         settings = {**resume_settings(saved, out_dir), **settings}
-    return TrainConfig(**settings)
+    return TrainConfig(**{**command_defaults(), **settings})
 
 
 def resume_settings(saved: dict[str, Any], out_dir: str | Path) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from numpy2gpt.nn.threads import set_num_threads
 from numpy2gpt.nn.utils import clip_grad_norm_
 
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
+MAX_AUTO_PROCS = 8  # procs 0 starts at most this many (each holds a copy of the model and its AdamW moments)
 EXPLODED = 1000.0  # a checkpoint's weights stay within this factor of the largest weight at the start of the run
 
 
@@ -116,7 +117,8 @@ class TrainConfig:
     progress: bool = _opt(True, "show a progress bar")
     # data parallel: --procs N on this machine, or mpiexec -n N numpy2gpt train
     procs: int = _opt(1, "data-parallel over this many processes on this machine, one rank each, without MPI "
-                      "(local_ranks.py); 0: one per free core")  # fmt: skip
+                      "(local_ranks.py); 0: one per free core, as many as can share the step, at most "
+                      f"{MAX_AUTO_PROCS}")  # fmt: skip
     batch_draw: str = _opt("rank", "with several ranks: 'rank' (each its own random stream, seed + rank, as "
                            "nanoGPT) or 'global' (one stream draws the step's batches, each rank trains on its "
                            "slice)")  # fmt: skip
@@ -146,10 +148,10 @@ class TrainConfig:
             raise ValueError(f"batch_draw must be 'rank' or 'global', got {self.batch_draw!r}")
         if self.procs < 0:
             raise ValueError(f"procs must be >= 0 (0: one per free core), got {self.procs}")
-        if self.procs != 1 and (self.device != "cpu" or self.step_threads > 1):
+        if self.procs > 1 and (self.device != "cpu" or self.step_threads > 1):
             raise ValueError(
-                f"procs must be 1 with device {self.device!r} and step_threads {self.step_threads}: processes "
-                "share this machine's CPU cores, one rank each"
+                f"procs must be 1 (or 0) with device {self.device!r} and step_threads {self.step_threads}: "
+                "processes share this machine's CPU cores, one rank each"
             )
         if self.rank_threads < 0:
             raise ValueError(f"rank_threads must be >= 0 (0: automatic), got {self.rank_threads}")
@@ -283,15 +285,29 @@ def train(config: TrainConfig) -> TrainResult:
     With ``procs`` > 1 (or under ``mpiexec -n N``) the job is data-parallel: every rank runs ``train_world`` on
     its share of each step (distributed.py); an error on any rank ends the whole job with a line naming the rank,
     rather than leaving the other ranks waiting for it."""
-    procs = config.procs or local_ranks.free_cores()
-    if procs > 1 and distributed.launched_world_size() > 1:
-        raise ValueError(f"procs is {config.procs} under mpiexec: use one or the other (procs 1 with mpiexec)")
+    procs = resolve_procs(config)
     if procs > 1:
         distributed.share_of_step(procs, config.gradient_accumulation_steps, config.batch_size)  # before starting
+        log(f"processes: {procs}" + (" (procs 0: one per free core)" if not config.procs else ""))
         return local_ranks.launch(procs, partial(train_world, config))
     world = distributed.init_world()
     with world.abort_on_error():
         return train_world(config, world)
+
+
+def resolve_procs(config: TrainConfig) -> int:
+    """How many processes ``train`` runs here: ``procs``; for 0, one per free core (local_ranks.free_cores), at
+    most MAX_AUTO_PROCS and as many as can share the step, and 1 under mpiexec (its ranks are the processes), on
+    a GPU and with step threads."""
+    if config.procs > 1 and distributed.launched_world_size() > 1:
+        raise ValueError(f"procs is {config.procs} under mpiexec: use one or the other (procs 1 with mpiexec)")
+    if config.procs or distributed.launched_world_size() > 1 or config.device != "cpu" or config.step_threads > 1:
+        return config.procs or 1
+    n = min(local_ranks.free_cores(), MAX_AUTO_PROCS)
+    steps, rows = config.gradient_accumulation_steps, config.batch_size
+    while n > 1 and steps % n and rows % n:  # (distributed.share_of_step's rule)
+        n -= 1
+    return n
 
 
 def train_world(config: TrainConfig, world: distributed.World) -> TrainResult:
