@@ -124,18 +124,35 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noq
 def layer_norm(
     x: Any, normalized_shape: int | Sequence[int], weight: Any = None, bias: Any = None, eps: float = 1e-5
 ) -> Tensor:
-    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims (biased var)."""
+    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims (biased var).
+
+    Computed as xs / sqrt(var(xs) + eps / c^2) with xs = (x - mean) / c, equal for any constant c: c = the
+    largest |x - mean| of each sample (at least 1), so the squares cannot overflow (float32's do above 1.8e19).
+    float16 runs in float32, rounded back once, as the fused op and PyTorch's CPU kernel."""
     x = as_tensor(x)
+    if x.dtype == np.float16:
+        wide = [None if p is None else as_tensor(p).astype(np.float32) for p in (weight, bias)]
+        return layer_norm(x.astype(np.float32), normalized_shape, *wide, eps).astype(np.float16)
     n = 1 if isinstance(normalized_shape, (int, np.integer)) else len(normalized_shape)
     axes = tuple(range(x.ndim - n, x.ndim))
     xc = x - x.mean(axis=axes, keepdims=True)
-    var = (xc * xc).mean(axis=axes, keepdims=True)
-    y = xc / (var + eps).sqrt()
+    c = _largest_or_one(xc.data, axes)
+    xs = xc / c
+    var = (xs * xs).mean(axis=axes, keepdims=True)
+    y = xs / (var + eps / c / c).sqrt()
     if weight is not None:
         y = y * weight
     if bias is not None:
         y = y + bias
     return y
+
+
+def _largest_or_one(a: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """max(|a|, 1) over ``axes`` (kept), 1 for samples of no elements; nan stays nan."""
+    xp = get_array_module(a)
+    if any(a.shape[i] == 0 for i in axes):
+        return xp.ones(tuple(1 if i in axes else n for i, n in enumerate(a.shape)), dtype=a.dtype)
+    return xp.maximum(xp.abs(a).max(axis=axes, keepdims=True), 1.0)
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True, generator: np.random.Generator | None = None) -> Tensor:

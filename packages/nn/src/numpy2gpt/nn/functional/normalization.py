@@ -1,7 +1,7 @@
 """layer_norm: normalize each sample over its trailing ``normalized_shape`` dims, then scale and shift.
 
-One fused Function (the math in its docstring) that keeps only xhat and 1/std for backward.
-Composed twin: ``composed.layer_norm``.
+One fused Function (the math in its docstring) that keeps only xhat and 1/std for backward. float16 is
+computed in float32 and rounded back, as PyTorch's CPU half kernel. Composed twin: ``composed.layer_norm``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ class LayerNorm(Function):
 
         mu_i = mean(x_i),  var_i = mean((x_i - mu_i)^2)  (biased),  rstd_i = 1 / sqrt(var_i + eps)
         xhat_i = (x_i - mu_i) * rstd_i,    y_i = xhat_i * w + b
+
+    A row whose squares overflow the dtype (|x - mu| > 1.8e19 in float32) is redone by ``_wide_rows``
+    (PyTorch gives nan there; the true output is representable).
 
     Backward, with g = dy * w (per row, mean over the row's D elements):
 
@@ -62,13 +65,17 @@ class LayerNorm(Function):
         mean = xp.einsum("ij->i", x2)
         mean *= inv_d
         xhat = xp.subtract(x2, mean[:, None])
-        var = _row_dots(xhat, xhat)
+        with np.errstate(over="ignore"):  # an overflowing row is redone below
+            var = _row_dots(xhat, xhat)
         var *= inv_d
         var += self.eps
+        overflow = xp.isinf(var)  # (one look per row, not per element)
         rstd = xp.sqrt(var, out=var)
         xp.divide(1.0, rstd, out=rstd)
         rstd = rstd[:, None]
         xhat *= rstd
+        if overflow.any():
+            xhat[overflow], rstd[overflow] = _wide_rows(x2[overflow], self.eps)
         if weight is None and bias is None:
             y = xhat
         elif weight is None:
@@ -116,6 +123,18 @@ class LayerNorm(Function):
         return tuple(grads)
 
 
+def _wide_rows(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(xhat, rstd) of rows whose squares overflow x's dtype: in float64 on z = x / m, m = max|x| per row, so
+    that nothing overflows (var(x) = m^2 var(z)):  xhat = (z - mean z) / s,  rstd = 1 / (m s),
+    s = sqrt(var(z) + eps / m^2)."""
+    z = x.astype(np.float64)
+    m = np.abs(z).max(axis=1, keepdims=True)
+    z /= m
+    z -= z.mean(axis=1, keepdims=True)
+    s = np.sqrt(_row_dots(z, z)[:, None] / z.shape[1] + eps / m / m)
+    return (z / s).astype(x.dtype), (1.0 / (m * s)).astype(x.dtype)
+
+
 def layer_norm(
     x: Any, normalized_shape: int | Sequence[int], weight: Any = None, bias: Any = None, eps: float = 1e-5
 ) -> Tensor:
@@ -142,4 +161,7 @@ def layer_norm(
         if p is not None and p.shape != shape:
             raise ValueError(f"layer_norm: {name} must have shape normalized_shape {shape}, got {p.shape}")
     params = [p for p in (weight, bias) if p is not None]
-    return LayerNorm(len(shape), float(eps), weight is not None, bias is not None)(x, *params)
+    fn = LayerNorm(len(shape), float(eps), weight is not None, bias is not None)
+    if x.dtype == np.float16:  # in float32, rounded back once (float16's squares overflow above 256)
+        return fn(*(t.astype(np.float32) for t in (x, *params))).astype(np.float16)
+    return fn(x, *params)
