@@ -1,7 +1,10 @@
 """float16 in the nn ops that compute in float32 and round back once, as PyTorch's CPU half kernels do:
-layer_norm (its float16 arithmetic flushed small gradients to 0 and overflowed for |x - mean| > 256)."""
+exact GELU and erf (H2's P9: they refused float16), layer_norm (its float16 arithmetic flushed small
+gradients to 0 and overflowed for |x - mean| > 256)."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -18,6 +21,42 @@ def _close_to_rounded(got: np.ndarray, exact: np.ndarray, ulps: float = 1.0) -> 
     """``got`` is float16 and within ``ulps`` float16 roundings of ``exact`` (an accurate float64 result)."""
     assert got.dtype == np.float16
     np.testing.assert_allclose(got.astype(np.float64), exact, rtol=ulps * HALF_ULP, atol=1e-7)
+
+
+X16 = np.array([-6.0, -3.5, -1.0, -0.25, -1e-3, 0.0, 1e-3, 0.5, 1.0, 2.5, 8.0, 60000.0], np.float16)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("fn", [F.gelu, F.composed.gelu], ids=["fused", "composed"])
+def test_gelu_accepts_float16_like_torch(fn, approximate):
+    x = Tensor(X16, requires_grad=True)
+    y = fn(x, approximate)
+    g = np.linspace(-1.0, 2.0, len(X16)).astype(np.float16)
+    y.backward(Tensor(g))
+    t = torch.tensor(X16, requires_grad=True)
+    z = torch.nn.functional.gelu(t, approximate=approximate)
+    z.backward(torch.tensor(g))
+    assert y.dtype == x.grad.dtype == np.float16
+    np.testing.assert_allclose(y.data, z.detach().numpy(), rtol=2 * HALF_ULP, atol=1e-6)
+    np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=2 * HALF_ULP, atol=1e-6)
+    t64 = torch.tensor(X16.astype(np.float64), requires_grad=True)  # one rounding of an accurate result
+    z64 = torch.nn.functional.gelu(t64, approximate=approximate)
+    z64.backward(torch.tensor(g.astype(np.float64)))
+    _close_to_rounded(y.data, z64.detach().numpy())
+    _close_to_rounded(x.grad.data, t64.grad.numpy(), ulps=2)  # (dy * dy/dx: two roundings)
+
+
+def test_erf_and_erfc_accept_float16():
+    x = np.array([-4.0, -1.5, -0.3, 0.0, 1e-4, 0.2, 0.7, 2.0, 3.9], np.float16)
+    exact_erf = np.array([math.erf(v) for v in x.astype(np.float64)])
+    exact_erfc = np.array([math.erfc(v) for v in x.astype(np.float64)])
+    _close_to_rounded(F.erf(x), exact_erf)
+    _close_to_rounded(F.erfc(x), exact_erfc)
+    np.testing.assert_allclose(F.erf(x), torch.erf(torch.tensor(x)).numpy(), rtol=2 * HALF_ULP)
+    assert F.erf(np.float16(0.5)).shape == () and F.erf(np.float16(0.5)).dtype == np.float16
+    y = F.composed.erf(Tensor(x, requires_grad=True))
+    assert y.dtype == np.float16
+    np.testing.assert_array_equal(y.data, F.erf(x))
 
 
 def _layer_norm_cases():

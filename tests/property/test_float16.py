@@ -1,7 +1,5 @@
 """float16 (an allowed default dtype) against PyTorch's CPU half precision: arithmetic, unary ops, reductions,
 matmul and the nn ops, values and first derivatives, to float16's precision (a few 1e-3 relative).
-
-Exact GELU is left out: it refuses float16 (notes/property_bugs.md P9).
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ OPS = {  # name: (numpy2gpt, torch, kinds of the inputs)
     "var": (lambda a: a.var(-1), lambda a: a.var(-1), ("normal",)),
     "softmax": (lambda a: F.softmax(a, -1), lambda a: a.softmax(-1), ("normal",)),
     "log_softmax": (lambda a: F.log_softmax(a, -1), lambda a: a.log_softmax(-1), ("normal",)),
+    "gelu": (F.gelu, TF.gelu, ("normal",)),
     "gelu tanh": (lambda a: F.gelu(a, "tanh"), lambda a: TF.gelu(a, approximate="tanh"), ("normal",)),
     "silu": (F.silu, TF.silu, ("normal",)),
     "layer_norm": (lambda a: F.layer_norm(a, a.shape[-1:]), lambda a: TF.layer_norm(a, a.shape[-1:]), ("normal",)),

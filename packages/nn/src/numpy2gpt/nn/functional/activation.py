@@ -205,6 +205,8 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     x = as_tensor(x)
     check_floating("gelu", x=x)
+    if x.dtype == np.float16:  # in float32, rounded back once, as PyTorch's CPU half kernel
+        return GELU(approximate)(x.astype(np.float32)).astype(np.float16)
     return GELU(approximate)(x)
 
 

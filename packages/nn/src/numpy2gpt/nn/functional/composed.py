@@ -66,8 +66,11 @@ def silu(x: Any) -> Tensor:
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
     """x * Phi(x) = 0.5 x (1 + erf(x / sqrt(2))); or, approximate="tanh",
-    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). float16 runs in float32, rounded back once (as the fused
+    op and PyTorch's CPU kernel)."""
     x = as_tensor(x)
+    if x.dtype == np.float16:
+        return gelu(x.astype(np.float32), approximate).astype(np.float16)
     if approximate == "tanh":
         return 0.5 * x * (1.0 + tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x * x * x)))
     return 0.5 * x * (1.0 + erf(x * math.sqrt(0.5)))

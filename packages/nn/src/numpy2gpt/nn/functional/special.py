@@ -1,4 +1,5 @@
-"""erf and erfc for float32 and float64 arrays, without SciPy (exact GELU needs them), in the input's dtype.
+"""erf and erfc for float16, float32 and float64 arrays, without SciPy (exact GELU needs them), in the input's
+dtype (float16 is computed in float32 and rounded, as PyTorch's CPU half kernels).
 
 One idea: for a >= 0, erfc(a) = t * exp(S(y) - a^2) with t = 2 / (2 + a), y = 2t - 1, and S a short Chebyshev
 series (Numerical Recipes, 3rd ed., 6.2.2); erfc(-a) = 2 - erfc(a); erf = 1 - erfc, or its Taylor series for
@@ -133,6 +134,8 @@ def _array(x: Any) -> Any:
 def erfc(x: np.ndarray) -> np.ndarray:
     """The complementary error function 1 - erf(x), accurate in the tail (erfc(10) = 2.1e-45 in float64)."""
     x = _array(x)
+    if x.dtype == np.float16:
+        return erfc(x.astype(np.float32)).astype(np.float16)
     if x.ndim == 0:  # ufuncs return scalars for 0-d arrays, and the in-place passes below need arrays
         return erfc(x.reshape(1)).reshape(())
     a = np.abs(x)
@@ -152,6 +155,8 @@ def erfc(x: np.ndarray) -> np.ndarray:
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function 2/sqrt(pi) * integral_0^x exp(-s**2) ds, elementwise, in x's dtype."""
     x = _array(x)
+    if x.dtype == np.float16:
+        return erf(x.astype(np.float32)).astype(np.float16)
     if x.ndim == 0:
         return erf(x.reshape(1)).reshape(())
     # |x| >= 0.5: erf = 1 - erfc, where erfc <= 0.48 and no digits are lost.
