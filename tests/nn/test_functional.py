@@ -363,8 +363,9 @@ def test_mse_loss_broadcasts_with_torchs_warning_and_refuses_bad_shapes() -> Non
         F.mse_loss(x, np.zeros((2, 2)))
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(x, np.zeros((3, 1)), reduction="avg")
-    with pytest.raises(TypeError, match="same dtype"):
-        F.mse_loss(x, np.zeros((3, 1), np.float32))
+    assert F.mse_loss(x, np.zeros((3, 1), np.float32)).dtype == np.float64  # two float dtypes promote, as PyTorch
+    with pytest.raises(TypeError, match="target must be a floating point tensor"):
+        F.mse_loss(x, np.zeros((3, 1), np.int64))
     assert math.isnan(F.mse_loss(np.zeros(0), np.zeros(0)).item())  # the mean of nothing, as PyTorch
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from numpy2gpt.autograd import Tensor, get_array_module
+from numpy2gpt.autograd import Tensor, as_tensor, get_array_module
 
 
 def check_floating(op: str, **tensors: Tensor | None) -> np.dtype:
@@ -20,6 +20,15 @@ def check_floating(op: str, **tensors: Tensor | None) -> np.dtype:
         listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
         raise TypeError(f"{op}: all inputs must have the same dtype, got {listed}; convert them with .astype()")
     return next(iter(dtypes.values()))
+
+
+def as_operand(value: Any, like: Tensor) -> Tensor:
+    """A second tensor argument (mse_loss's target): a Tensor or an array (NumPy scalars and GPU arrays too) keeps
+    its dtype, as the PyTorch tensor it stands for would; a Python number or list, with no dtype of its own,
+    takes ``like``'s."""
+    if isinstance(value, Tensor) or hasattr(value, "dtype"):
+        return as_tensor(value)
+    return as_tensor(np.asarray(value, dtype=like.dtype if like.dtype.kind == "f" else None))
 
 
 def index_array(idx: Any, op: str, what: str) -> np.ndarray:

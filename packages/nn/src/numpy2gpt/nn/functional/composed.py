@@ -18,7 +18,7 @@ import numpy as np
 
 from numpy2gpt.autograd import Function, Tensor, as_tensor, exp, get_array_module, log, sigmoid, tanh, where
 from numpy2gpt.autograd.device import default_generator_like
-from numpy2gpt.nn.functional._util import index_array, pick_dim
+from numpy2gpt.nn.functional._util import as_operand, check_floating, index_array, pick_dim
 from numpy2gpt.nn.functional.attention import causal_mask
 from numpy2gpt.nn.functional.dropout import keep_mask
 from numpy2gpt.nn.functional.special import erf as _erf_array
@@ -41,8 +41,11 @@ def erf(x: Any) -> Tensor:
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
-    """y = x @ W^T + b."""
-    y = as_tensor(x) @ as_tensor(weight).T
+    """y = x @ W^T + b. Arrays are tensors of their own dtype, which must agree (as the fused op and PyTorch)."""
+    x, weight = as_tensor(x), as_tensor(weight)
+    bias = None if bias is None else as_tensor(bias)
+    check_floating("linear", x=x, weight=weight, bias=bias)
+    y = x @ weight.T
     return y if bias is None else y + bias
 
 
@@ -116,8 +119,10 @@ def cross_entropy(logits: Any, targets: Any, ignore_index: int = -100, reduction
 
 
 def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002 - torch's name
-    """(input - target)^2, then its mean, its sum, or each element (reduction "none")."""
-    d = as_tensor(input) - target
+    """(input - target)^2, then its mean, its sum, or each element (reduction "none"). An array target is a
+    tensor of its own dtype: float32 input and float64 target give float64 (as the fused op and PyTorch)."""
+    x = as_tensor(input)
+    d = x - as_operand(target, x)
     sq = d * d
     if reduction == "none":
         return sq
@@ -133,8 +138,10 @@ def layer_norm(
     largest |x - mean| of each sample (at least 1), so the squares cannot overflow (float32's do above 1.8e19).
     float16 runs in float32, rounded back once, as the fused op and PyTorch's CPU kernel."""
     x = as_tensor(x)
+    weight, bias = (None if p is None else as_tensor(p) for p in (weight, bias))
+    check_floating("layer_norm", x=x, weight=weight, bias=bias)  # (one dtype, as the fused op and PyTorch)
     if x.dtype == np.float16:
-        wide = [None if p is None else as_tensor(p).astype(np.float32) for p in (weight, bias)]
+        wide = [None if p is None else p.astype(np.float32) for p in (weight, bias)]
         return layer_norm(x.astype(np.float32), normalized_shape, *wide, eps).astype(np.float16)
     n = 1 if isinstance(normalized_shape, (int, np.integer)) else len(normalized_shape)
     axes = tuple(range(x.ndim - n, x.ndim))
@@ -187,6 +194,7 @@ def scaled_dot_product_attention(
     """softmax(q @ k^T * scale + mask) @ v, each step an autograd op. A query row that may see no key at all
     (every key masked) attends to nothing: its output and gradients are 0, as in the fused op and PyTorch."""
     q, k, v = as_tensor(q), as_tensor(k), as_tensor(v)
+    check_floating("scaled_dot_product_attention", q=q, k=k, v=v)  # (one dtype, as the fused op and PyTorch)
     if scale is None:  # with head size 0 every score is 0, whatever the scale
         scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
     scores = (q @ k.mT) * float(scale)

@@ -15,7 +15,7 @@ import numpy as np
 
 from numpy2gpt.autograd import Function, Tensor, as_tensor, get_array_module, softmax_array, sum_to_array
 from numpy2gpt.autograd.device import device_of, to_device, to_host
-from numpy2gpt.nn.functional._util import check_floating, index_array
+from numpy2gpt.nn.functional._util import as_operand, check_floating, index_array
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -203,8 +203,13 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noq
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"mse_loss: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    x, target = as_tensor(input), as_tensor(target)
-    check_floating("mse_loss", input=x, target=target)
+    x = as_tensor(input)
+    target = as_operand(target, x)
+    check_floating("mse_loss", input=x)
+    check_floating("mse_loss", target=target)
+    if x.dtype != target.dtype:  # two floating tensors promote, as in PyTorch (a float64 array target: float64)
+        dtype = np.result_type(x.dtype, target.dtype)
+        x, target = x.astype(dtype), target.astype(dtype)
     if x.shape != target.shape:
         try:
             np.broadcast_shapes(x.shape, target.shape)
