@@ -392,3 +392,24 @@ def test_var_first_and_second_derivatives_pass_gradcheck():
     (hx,) = ag.grad((gx * gx).sum(), x)
     (ht,) = torch.autograd.grad((gt * gt).sum(), t)
     np.testing.assert_allclose(hx.data, ht.numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("ishape", [(0, 0), (0, 3), (2, 0), (0,)])
+@pytest.mark.parametrize("wrap", [np.asarray, Tensor], ids=["ndarray", "Tensor"])
+def test_empty_integer_index_arrays_keep_their_shape_like_torch(ishape, wrap):
+    """An integer index array or Tensor of shape (0, 0) selects a (0, 0, ...) result, as in PyTorch and NumPy
+    (the lead's late find was the property test's list form: np.empty((0, 0), int).tolist() is [], a (0,) index;
+    a Python list cannot spell an empty leading axis, and ``x[[]]`` is (0, 4) in all three libraries)."""
+    x0 = np.arange(12.0).reshape(3, 4)
+    idx = np.zeros(ishape, np.int64)
+    for ours_index, theirs_index, shape in [
+        (wrap(idx), torch.from_numpy(idx), (*ishape, 4)),
+        ((slice(None), wrap(idx)), (slice(None), torch.from_numpy(idx)), (3, *ishape)),
+        ([], [], (0, 4)),
+    ]:
+        x, t = Tensor(x0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+        y, z = x[ours_index], t[theirs_index]
+        assert y.shape == tuple(z.shape) == shape
+        (y * 2.0).sum().backward()
+        (z * 2.0).sum().backward()
+        np.testing.assert_array_equal(x.grad.data, t.grad.numpy())  # zeros: nothing was read
