@@ -120,7 +120,8 @@ def numpy_worker(name: str, warmup: int, steps: int, world=None) -> dict:
             pure.append(time.perf_counter() - t0)
     if not world.is_main:
         return None
-    return dict(step_s=step_s, reduce_s=reduce_s, pure_reduce_s=pure, losses=losses, params=model.num_parameters(False))
+    return dict(step_s=step_s, reduce_s=reduce_s, pure_reduce_s=pure, losses=losses, params=model.num_parameters(False),
+                ranks=world.size)  # fmt: skip
 
 
 def torch_worker(name: str, warmup: int, steps: int, port: int) -> dict | None:
@@ -223,66 +224,129 @@ def _median(runs: list[dict], key: str = "step_s") -> float | None:
     return statistics.median(xs) if xs else None
 
 
-def run(
-    names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str, int], torch_too: bool, command: str
-) -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    load = os.getloadavg()[0]
-    contestants = [("numpy", 1, cores), ("local", ranks, 1), ("numpy", ranks, 1), ("numpy", 1, 1)]  # last: efficiency
-    if torch_too:
-        contestants += [("torch", 1, cores), ("torch", ranks, 1)]
-    label = {"numpy": "numpy2gpt", "local": "numpy2gpt --procs", "torch": "PyTorch"}
-    header = ["workload", "run", "ms/step", "tokens/s", "vs numpy2gpt 1 process", "scaling efficiency",
-              "Allreduce in step ms", "Allreduce alone ms", "loss (last step)"]  # fmt: skip
+def measure(
+    names: list[str],
+    contestants: list[tuple[str, int, int]],
+    rounds: int,
+    warmup: int,
+    steps: dict[str, int],
+    busy_counts: list[int],
+    cores: int,
+) -> dict:
+    """Every contestant's runs: {(workload, contestant, busy count): [rank 0's result, ...]}. Each round visits the
+    busy-process conditions in turn (alternating the order), and in each the contestants (alternating too)."""
+    from under_load import start_busy, stop_busy
+
+    results: dict = {}
+    for name in names:
+        for r in range(rounds):
+            for busy in busy_counts if r % 2 == 0 else busy_counts[::-1]:
+                procs = start_busy(busy, limit=1800.0)
+                try:
+                    for c in contestants if r % 2 == 0 else contestants[::-1]:
+                        res = launch(c[0], name, c[1], c[2], warmup, steps[name], cores)
+                        results.setdefault((name, c, busy), []).append(res)
+                        print(f"{name} {c} busy {busy}: {statistics.median(res['step_s']) * 1e3:.1f} ms/step "
+                              f"({res.get('ranks', c[1])} ranks)", flush=True)  # fmt: skip
+                finally:
+                    stop_busy(procs)
+    return results
+
+
+LABEL = {"numpy": "numpy2gpt", "local": "numpy2gpt --procs", "torch": "PyTorch"}
+
+
+def contestant_name(c: tuple[str, int, int]) -> str:
+    framework, n, threads = c
+    kind = "DDP gloo " if framework == "torch" and n > 1 else "MPI " if framework == "numpy" and n > 1 else ""
+    ranks = "auto" if n == 0 else str(n)
+    return f"{LABEL[framework]} {kind}{ranks} x {threads} thread{'s' if threads > 1 else ''}"
+
+
+def quiet_rows(names: list[str], contestants: list, results: dict, cores: int) -> list[list[str]]:
     rows = []
     for name in names:
         w = WORKLOADS[name]
         tokens = w["batch"] * w["cfg"]["block_size"]
-        results: dict[tuple[str, int, int], list[dict]] = {c: [] for c in contestants}
-        for r in range(rounds):
-            for c in contestants if r % 2 == 0 else contestants[::-1]:
-                res = launch(c[0], name, c[1], c[2], warmup, steps[name], cores)
-                results[c].append(res)
-                print(f"{name} {label[c[0]]} {c[1]}x{c[2]}: {statistics.median(res['step_s']) * 1e3:.1f} ms/step")
-
-        base, single_thread = _median(results[("numpy", 1, cores)]), _median(results[("numpy", 1, 1)])
+        base = _median(results[(name, ("numpy", 1, cores), 0)])
+        single_thread = _median(results.get((name, ("numpy", 1, 1), 0), []))
         for c in contestants:
-            framework, n, threads = c
-            step = _median(results[c])
-            in_step = _median(results[c], "reduce_s") if n > 1 else None
-            alone = _median(results[c], "pure_reduce_s")
-            kind = "DDP gloo " if framework == "torch" and n > 1 else "MPI " if framework == "numpy" and n > 1 else ""
+            runs = results[(name, c, 0)]
+            step, n = _median(runs), runs[-1].get("ranks", c[1])
+            in_step = _median(runs, "reduce_s") if n > 1 else None
+            alone = _median(runs, "pure_reduce_s")
             rows.append([
-                w["title"], f"{label[framework]} {kind}{n} x {threads} thread{'s' if threads > 1 else ''}",
-                f"{step * 1e3:.1f}", f"{tokens / step:,.0f}", f"{base / step:.2f}x",
-                f"{single_thread / (n * step):.0%}" if framework != "torch" and n > 1 else "",
+                w["title"], contestant_name(c), f"{step * 1e3:.1f}", f"{tokens / step:,.0f}", f"{base / step:.2f}x",
+                f"{single_thread / (n * step):.0%}" if c[0] != "torch" and n > 1 and single_thread else "",
                 f"{in_step * 1e3:.2f}" if in_step else "", f"{alone * 1e3:.2f}" if alone else "",
-                f"{results[c][-1]['losses'][-1]:.4f}",
+                f"{runs[-1]['losses'][-1]:.4f}",
             ])  # fmt: skip
-        params = results[("numpy", ranks, 1)][0].get("params")
-        print(f"{name}: {params:,} parameters, {4 * params * 2 / 1e6:.2f} MB through the network per rank per step")
+    return rows
+
+
+def load_rows(names: list[str], contestants: list, results: dict, busy_counts: list[int]) -> list[list[str]]:
+    """Per workload and contestant: the median step beside each number of busy processes, and its ratio to the
+    contestant's own quiet median (the ranks an automatic contestant chose, in brackets)."""
+    rows = []
+    for name in names:
+        for c in contestants:
+            quiet = _median(results[(name, c, 0)])
+            cells = []
+            for busy in busy_counts:
+                runs = results[(name, c, busy)]
+                step = _median(runs)
+                chose = sorted({r.get("ranks", c[1]) for r in runs})
+                picked = f" [{', '.join(map(str, chose))} ranks]" if c[1] == 0 else ""
+                cells.append(f"{step * 1e3:.1f} ({step / quiet:.2f}x){picked}")
+            rows.append([WORKLOADS[name]["title"], contestant_name(c), *cells])
+    return rows
+
+
+def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str, int], torch_too: bool,
+        command: str, busy_counts: list[int]) -> str:  # fmt: skip
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    contestants = [("numpy", 1, cores), ("local", ranks, 1)]
+    if len(busy_counts) > 1:
+        contestants.append(("local", 0, 1))  # as `numpy2gpt train` chooses: one per free core
+    else:
+        contestants += [("numpy", ranks, 1), ("numpy", 1, 1)]  # the last: for the scaling efficiency
+    if torch_too:
+        contestants += [("torch", 1, cores)] + ([("torch", ranks, 1)] if len(busy_counts) == 1 else [])
+    results = measure(names, contestants, rounds, warmup, steps, busy_counts, cores)
+    header = ["workload", "run", "ms/step", "tokens/s", "vs numpy2gpt 1 process", "scaling efficiency",
+              "Allreduce in step ms", "Allreduce alone ms", "loss (last step)"]  # fmt: skip
     steps_text = ", ".join(f"{v} ({k})" for k, v in steps.items())
-    return "\n".join(
-        [
-            "# Data-parallel training: 1 process vs N processes (numpy2gpt --procs, MPI ranks)",
+    parts = [
+        "# Data-parallel training: 1 process vs N processes (numpy2gpt --procs, MPI ranks)",
+        "",
+        f"Machine: {cpu_model()}, {cores} cores available; {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}; load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} "
+        "at the end.",
+        "",
+        f"Median step over {rounds} alternating runs x {steps_text} timed steps (after {warmup} warm-up steps) "
+        "per contestant, each in fresh processes. 'vs numpy2gpt 1 process' > 1 is faster. Scaling efficiency: "
+        "the step time of 1 process with 1 thread over N x the step time of N ranks (100%: N ranks are N times "
+        "as fast as one core). Same global batch everywhere; numpy2gpt's runs see the same examples, so their "
+        "losses agree.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(r) + " |" for r in quiet_rows(names, contestants, results, cores)),
+    ]
+    if len(busy_counts) > 1:
+        head = ["workload", "run", *(f"{b} busy: ms (x quiet)" for b in busy_counts)]
+        parts += [
             "",
-            f"Machine: {cpu_model()}, {cores} cores available; {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}; load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} "
-            "at the end.",
+            "Beside busy processes (each a Python loop spinning one core, started before the contestant, for the "
+            "whole round), each contestant's median step and its ratio to its own quiet median. Targets (issue "
+            "15): at most 2.0x with one busy process, 2.5x with two.",
             "",
-            f"Median step over {rounds} alternating runs x {steps_text} timed steps (after {warmup} warm-up steps) "
-            "per contestant, each in fresh processes. 'vs numpy2gpt 1 process' > 1 is faster. Scaling efficiency: "
-            "the step time of 1 process with 1 thread over N x the step time of N ranks (100%: N ranks are N times "
-            "as fast as one core). Same global batch everywhere; numpy2gpt's runs see the same examples, so their "
-            "losses agree.",
-            "",
-            "| " + " | ".join(header) + " |",
-            "|" + "|".join("---" for _ in header) + "|",
-            *("| " + " | ".join(r) + " |" for r in rows),
-            "",
-            f"Made by `python benchmarks/data_parallel.py{command}`.",
+            "| " + " | ".join(head) + " |",
+            "|" + "|".join("---" for _ in head) + "|",
+            *("| " + " | ".join(r) + " |" for r in load_rows(names, contestants, results, busy_counts)),
         ]
-    )
+    return "\n".join([*parts, "", f"Made by `python benchmarks/data_parallel.py{command}`."])
 
 
 def main() -> None:
@@ -294,6 +358,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default: 20 cpu, 6 baby)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-torch", action="store_true", help="numpy2gpt only")
+    parser.add_argument("--busy", type=int, nargs="+", default=[0],
+                        help="also time each contestant beside this many busy processes (first: 0, the quiet "
+                        "reference), e.g. --busy 0 1 2")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a smoke run: CPU config, 1 round of 3 steps, not saved")
     parser.add_argument("--out", default=str(HERE / "results" / "data_parallel.md"))
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "WORKLOAD"), help=argparse.SUPPRESS)
@@ -307,9 +374,12 @@ def main() -> None:
             if framework == "local":
                 from functools import partial
 
+                from numpy2gpt.gpt.local_ranks import free_cores
                 from numpy2gpt.gpt.local_ranks import launch as launch_ranks
 
-                result = launch_ranks(args.ranks, partial(numpy_worker, name, args.warmup, args.steps))
+                n = args.ranks or free_cores()  # --ranks 0: as `numpy2gpt train --procs 0` chooses
+                result = launch_ranks(n, partial(numpy_worker, name, args.warmup, args.steps)) if n > 1 else None
+                result = result or numpy_worker(name, args.warmup, args.steps)
             else:
                 result = numpy_worker(name, args.warmup, args.steps)
         else:
@@ -323,7 +393,9 @@ def main() -> None:
         names, rounds, warmup = args.only or list(WORKLOADS), args.rounds, args.warmup
     steps = {name: args.steps or (3 if args.quick else {"cpu": 20, "baby": 6}[name]) for name in names}
     command = "".join(f" {a}" for i, a in enumerate(sys.argv[1:]) if "--out" not in (a, sys.argv[i]))
-    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command) + "\n"
+    if args.busy[0] != 0:
+        parser.error("the first --busy count must be 0: the quiet reference")
+    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command, args.busy) + "\n"
     print(report)
     if not args.quick:
         import _common  # only now: the parent process must not pin BLAS threads before its workers start

@@ -118,7 +118,7 @@ def test_backward_runs_without_recording_unless_create_graph():
 
 def test_grad_mode_is_per_thread():
     """As in PyTorch: one thread inside no_grad() (as backward runs) does not stop another thread's forward from
-    recording, and a new thread starts with grad mode on (step threads, gpt/train.py)."""
+    recording, and a new thread starts with grad mode on."""
     import threading
 
     entered, release = threading.Event(), threading.Event()

@@ -279,8 +279,8 @@ def test_ctrl_c_ends_every_process_and_says_so(tmp_path, corpus):
 def test_procs_settings_that_cannot_work_are_refused_and_0_means_the_free_cores():
     with pytest.raises(ValueError, match="procs must be >= 0"):
         t.TrainConfig(procs=-1)
-    with pytest.raises(ValueError, match="procs must be 1 \\(or 0\\) with device .cpu. and step_threads 2"):
-        t.TrainConfig(procs=2, step_threads=2, dropout=0.0)
+    with pytest.raises(ValueError, match="procs must be 1 \\(or 0\\) with device 'cuda'"):
+        t.TrainConfig(procs=2, device="cuda")
     assert 1 <= local_ranks.free_cores() <= os.cpu_count()
     assert distributed.share_of_step(2, 1, 12) == (1, 6)
 
@@ -291,7 +291,7 @@ def test_procs_0_is_the_free_cores_that_can_share_the_step(monkeypatch):
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=6)) == 3  # 6 rows share over 3, not 4
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=5)) == 1
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=5, gradient_accumulation_steps=4)) == 4
-    assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=12, step_threads=2)) == 1
+    assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=12, device="cuda")) == 1
     assert t.resolve_procs(t.TrainConfig(procs=3, batch_size=12)) == 3  # explicit: as asked
     monkeypatch.setattr(local_ranks, "free_cores", lambda: 64)
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=64)) == t.MAX_AUTO_PROCS

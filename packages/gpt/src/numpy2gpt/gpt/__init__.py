@@ -5,6 +5,8 @@
     tokenizer.py   CharTokenizer, GPT2Tokenizer, BPETokenizer (trained on your corpus), load_tokenizer
     data.py        prepare, load_meta, load_split, get_batch
     train.py       TrainConfig, train (nanoGPT's train.py)
+    distributed.py data-parallel ranks: World, its collectives over MPI (MPIComm), gradient averaging
+    local_ranks.py ranks as processes of this machine without MPI (--procs): LocalComm, launch
     metrics.py     metrics.jsonl, the loss plot, the machine's matmul peak
     sample.py      sample (nanoGPT's sample.py, streaming)
     evaluate.py    evaluate: loss and perplexity over a whole text, every token once

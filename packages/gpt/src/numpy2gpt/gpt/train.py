@@ -6,15 +6,15 @@
     model     from scratch, from a checkpoint (--resume) or from GPT-2's weights; AdamW
     loop      every eval_interval: estimate_loss (its own random stream), save_run if val improved
               lr = get_lr(iter_num) (warmup + cosine decay), in every param group
-              forward_backward: gradient accumulation over micro-batches (loss / steps, backward);
-              with --step-threads N each micro-batch in N chunks, one thread each (threaded_forward_backward)
+              forward_backward: gradient accumulation over micro-batches (loss / steps, backward)
               optimizer_step: clip the gradient norm, AdamW step, zero the gradients
               every log_interval: loss, lr, ms/iter, tokens/s, GFLOP/s (% of this machine's matmul peak)
 
 What changes as the run goes lives in one ``Run`` dataclass passed to each step. Everything random draws from
 ``numpy2gpt.autograd.default_generator()`` (seeded once), whose state the checkpoint keeps: 100 + 100 resumed
-iterations equal one 200-iteration run bit for bit. Under ``mpiexec -n N`` each rank runs this loop on its share of
-the micro-batches and the ranks average their gradients before the step (distributed.py).
+iterations equal one 200-iteration run bit for bit. With ``--procs N`` (local_ranks.py; the command's default: one
+per free core) or under ``mpiexec -n N`` each rank runs this loop on its share of the step and the ranks average
+their gradients before the step (distributed.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -50,7 +49,6 @@ from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.nn import optim
 from numpy2gpt.nn.optim.lr_scheduler import cosine_warmup_lr
 from numpy2gpt.nn.serialization import remove_stale_temporaries
-from numpy2gpt.nn.threads import set_num_threads
 from numpy2gpt.nn.utils import clip_grad_norm_
 
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
@@ -124,8 +122,6 @@ class TrainConfig:
                            "slice)")  # fmt: skip
     rank_threads: int = _opt(0, "BLAS threads per rank (0: the free cores shared among the ranks using them, "
                              "or NUMPY2GPT_NUM_THREADS)")  # fmt: skip
-    step_threads: int = _opt(1, "split each micro-batch into this many chunks, forward+backward of each in its "
-                             "own thread, the BLAS threads divided among them (1: off; CPU, dropout 0)")  # fmt: skip
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work, naming the field, before any data is prepared."""
@@ -148,24 +144,15 @@ class TrainConfig:
             raise ValueError(f"batch_draw must be 'rank' or 'global', got {self.batch_draw!r}")
         if self.procs < 0:
             raise ValueError(f"procs must be >= 0 (0: one per free core), got {self.procs}")
-        if self.procs > 1 and (self.device != "cpu" or self.step_threads > 1):
+        if self.procs > 1 and self.device != "cpu":
             raise ValueError(
-                f"procs must be 1 (or 0) with device {self.device!r} and step_threads {self.step_threads}: "
-                "processes share this machine's CPU cores, one rank each"
+                f"procs must be 1 (or 0) with device {self.device!r}: processes share this machine's CPU cores, "
+                "one rank each"
             )
         if self.rank_threads < 0:
             raise ValueError(f"rank_threads must be >= 0 (0: automatic), got {self.rank_threads}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 1 <= self.step_threads <= self.batch_size:
-            raise ValueError(
-                f"step_threads must be between 1 and batch_size ({self.batch_size}), got {self.step_threads}"
-            )
-        if self.step_threads > 1 and (self.dropout > 0.0 or self.device != "cpu"):
-            raise ValueError(
-                f"step_threads > 1 needs dropout 0 and device cpu (got {self.dropout} and {self.device!r}): the "
-                "threads would draw dropout masks from one random stream in no fixed order; use step_threads 1"
-            )
         if not (self.learning_rate > 0.0 and self.min_lr >= 0.0):
             raise ValueError(f"need learning_rate > 0 and min_lr >= 0, got {self.learning_rate} and {self.min_lr}")
         if self.tokenizer not in ("char", "gpt2", "bpe"):
@@ -297,11 +284,11 @@ def train(config: TrainConfig) -> TrainResult:
 
 def resolve_procs(config: TrainConfig) -> int:
     """How many processes ``train`` runs here: ``procs``; for 0, one per free core (local_ranks.free_cores), at
-    most MAX_AUTO_PROCS and as many as can share the step, and 1 under mpiexec (its ranks are the processes), on
-    a GPU and with step threads."""
+    most MAX_AUTO_PROCS and as many as can share the step, and 1 under mpiexec (its ranks are the processes) and
+    on a GPU."""
     if config.procs > 1 and distributed.launched_world_size() > 1:
         raise ValueError(f"procs is {config.procs} under mpiexec: use one or the other (procs 1 with mpiexec)")
-    if config.procs or distributed.launched_world_size() > 1 or config.device != "cpu" or config.step_threads > 1:
+    if config.procs or distributed.launched_world_size() > 1 or config.device != "cpu":
         return config.procs or 1
     n = min(local_ranks.free_cores(), MAX_AUTO_PROCS)
     steps, rows = config.gradient_accumulation_steps, config.batch_size
@@ -314,9 +301,6 @@ def train_world(config: TrainConfig, world: distributed.World) -> TrainResult:
     """``train`` on this rank of ``world``: the thread policy, then ``train_rank``."""
     world.check_accumulation(config.gradient_accumulation_steps, config.batch_size)
     policy = distributed.set_rank_threads(world, config.rank_threads)
-    if config.step_threads > 1:  # the chunks' threads share this process's BLAS threads
-        policy = set_num_threads(max(1, policy.threads // config.step_threads))
-        log(f"{config.step_threads} step threads, each with its share of the BLAS threads")
     if isinstance(world.comm, local_ranks.LocalComm):
         log(f"data-parallel over {world.size} processes on this machine; rank 0 {policy}")
     elif world.distributed:
@@ -348,7 +332,7 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
     world.broadcast_parameters(model.parameters())  # every rank starts from rank 0's weights
     model.to(device)  # initialised (or loaded) on the host, then moved: the same weights on every device
     optimizer = model.configure_optimizers(config.weight_decay, config.learning_rate, (config.beta1, config.beta2))
-    peak = matmul_peak(config, world) if world.is_main else math.nan
+    peak = matmul_peak(world) if world.is_main else math.nan
     run = Run(config, model, optimizer, splits, meta, out_dir, peak, plot=config.plot and world.is_main, world=world)
     if config.eval_only:
         return eval_only(run, checkpoint)
@@ -517,16 +501,16 @@ def estimate_loss(
     return out
 
 
-def matmul_peak(config: TrainConfig, world: distributed.World, seconds: float = 0.3) -> float:
+def matmul_peak(world: distributed.World, seconds: float = 0.3) -> float:
     """The job's float32 matmul FLOP/s, the yardstick of the log's "% of matmul peak": this process's BLAS (with
-    its threads) times the ranks and the step threads, each of which has as many."""
-    return measure_matmul_peak(seconds=seconds) * world.size * config.step_threads
+    its threads) times the ranks, each of which has as many."""
+    return measure_matmul_peak(seconds=seconds) * world.size
 
 
 def evaluate(run: Run, final: bool) -> None:
     """Estimate the losses, log them, and save a checkpoint if val improved (always at the end)."""
     if run.iter_num > run.start_iter and run.world.is_main:
-        run.peak_flops = max(run.peak_flops, matmul_peak(run.config, run.world, seconds=0.1))
+        run.peak_flops = max(run.peak_flops, matmul_peak(run.world, seconds=0.1))
     losses = estimate_loss(run.model, run.splits, run.config, run.iter_num, run.world)
     run.streams = distributed.stream_states(run.world, run.config.batch_draw)  # collective: on every rank
     log(f"step {run.iter_num}: train loss {losses['train']:.4f}, val loss {losses['val']:.4f}")
@@ -624,44 +608,14 @@ def forward_backward(
         world, draw, config.gradient_accumulation_steps, config.batch_size, config.batch_draw
     )
     for x, y in batches:
-        if config.step_threads > 1:
-            micro = threaded_forward_backward(model, x, y, config.step_threads, steps)
-        else:
-            _, loss = model(x, y)
-            micro = float(loss.item())
-            if math.isfinite(micro):
-                (loss / steps).backward()
+        _, loss = model(x, y)
+        micro = float(loss.item())
+        if math.isfinite(micro):
+            (loss / steps).backward()
         if not math.isfinite(micro):
             raise TrainingDiverged(f"the loss is {micro} at iteration {iter_num}")
         lossf += micro / steps
     return lossf
-
-
-def threaded_forward_backward(model: GPT, x: np.ndarray, y: np.ndarray, threads: int, steps: int) -> float:
-    """One micro-batch (B, T) split along the batch into ``threads`` chunks, each chunk's forward and backward in
-    its own thread (NumPy's ufuncs and BLAS release the GIL, so the chunks run on different cores); returns the
-    micro-batch's mean loss and adds d(loss / steps)/d(param) to every ``.grad``.
-
-    The batch mean is the chunks' means weighted by their sizes, loss = sum_i (B_i / B) loss_i, so each thread
-    takes ``ag.grad`` of (B_i / (B steps)) loss_i (no thread writes a ``.grad``) and the chunks' gradients are summed
-    here: the unsplit step's numbers up to float32 rounding. Grad mode is per thread (grad_mode.py)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-
-    def chunk(xc: np.ndarray, yc: np.ndarray) -> tuple[float, tuple[Any, ...]]:
-        _, loss = model(xc, yc)
-        share = len(xc) / len(x)
-        return float(loss.item()) * share, ag.grad(loss * (share / steps), params, allow_unused=True)
-
-    with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(chunk, np.array_split(x, threads), np.array_split(y, threads)))
-    for i, p in enumerate(params):
-        grads = [g[i].data for _, g in results if g[i] is not None]
-        if grads:
-            total = grads[0] + grads[1] if len(grads) > 1 else grads[0].copy()  # a fresh, writeable array
-            for g in grads[2:]:
-                total += g
-            p.grad = ag.Tensor(total) if p.grad is None else p.grad + ag.Tensor(total)
-    return sum(loss for loss, _ in results)
 
 
 def optimizer_step(model: GPT, optimizer: optim.AdamW, grad_clip: float, iter_num: int) -> None:
