@@ -320,3 +320,13 @@ def test_the_command_runs_one_process_per_free_core_by_default(tmp_path, corpus,
         "numpy2gpt train: error: NUMPY2GPT_PROCS must be a non-negative integer (0: one process per free core), "
         "got 'two'"
     )
+
+
+def test_the_shared_block_goes_to_dev_shm_only_when_it_has_room(monkeypatch):
+    class Fs:
+        f_frsize = 4096
+        f_bavail = 1000  # 4 MB free
+
+    monkeypatch.setattr(os, "statvfs", lambda path: Fs())
+    assert local_ranks._block_folder(1_000_000) == "/dev/shm"
+    assert local_ranks._block_folder(3_000_000) is None  # the temporary folder: a 64 MB /dev/shm must not SIGBUS

@@ -26,6 +26,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,8 +58,9 @@ class LocalComm:
 
     def _failed(self) -> RankFailedError:
         """The error of a rank whose pipe ended: on rank 0 it names the failed rank(s) and their exit codes."""
+        deadline = time.monotonic() + 2.0  # a worker whose pipe just closed may still be on its way out
         for p in self.workers:
-            p.join(2)  # a worker whose pipe just closed may still be on its way out
+            p.join(max(0.0, deadline - time.monotonic()))
         codes = [(r + 1, p.exitcode) for r, p in enumerate(self.workers) if p.exitcode not in (None, 0, FOLLOWED)]
         which = ", ".join(f"rank {r} (exit code {c})" for r, c in codes) or "another rank"
         return RankFailedError(f"{which} of {self.size} failed; its message is above")
@@ -94,13 +96,12 @@ class LocalComm:
         self.barrier()  # no rank writes its slot again before every rank has read them all
 
     def _ensure_block(self, nbytes: int) -> None:
-        """Grow the shared block to ``nbytes`` (collective): rank 0 makes a file in /dev/shm (the system's temporary
-        directory elsewhere), sends its path; every rank maps it; rank 0 then removes the name."""
+        """Grow the shared block to ``nbytes`` (collective): rank 0 makes a file (``_block_folder``), sends its path;
+        every rank maps it; rank 0 then removes the name."""
         if self.block is not None and len(self.block) >= nbytes:
             return
         if self.rank == 0:
-            where = "/dev/shm" if os.path.isdir("/dev/shm") else None
-            fd, path = tempfile.mkstemp(prefix="numpy2gpt-ranks-", dir=where)
+            fd, path = tempfile.mkstemp(prefix="numpy2gpt-ranks-", dir=_block_folder(nbytes))
             os.ftruncate(fd, nbytes)
             self.block = mmap.mmap(fd, nbytes)
             os.close(fd)
@@ -145,6 +146,16 @@ class LocalComm:
             p.terminate()
         for p in self.workers:
             p.join(5)
+
+
+def _block_folder(nbytes: int) -> str | None:
+    """Where the shared block's file goes: /dev/shm (memory) when it has room (a container's is often 64 MB), else
+    the system's temporary folder (None): a file there is cached in memory too, only written back sometimes."""
+    try:
+        shm = os.statvfs("/dev/shm")
+    except OSError:
+        return None
+    return "/dev/shm" if shm.f_bavail * shm.f_frsize >= 2 * nbytes else None
 
 
 def free_cores() -> int:
