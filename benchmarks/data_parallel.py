@@ -374,10 +374,10 @@ def main() -> None:
             if framework == "local":
                 from functools import partial
 
-                from numpy2gpt.gpt.local_ranks import free_cores
                 from numpy2gpt.gpt.local_ranks import launch as launch_ranks
+                from numpy2gpt.gpt.train import TrainConfig, resolve_procs
 
-                n = args.ranks or free_cores()  # --ranks 0: as `numpy2gpt train --procs 0` chooses
+                n = args.ranks or resolve_procs(TrainConfig(procs=0, batch_size=WORKLOADS[name]["batch"]))
                 result = launch_ranks(n, partial(numpy_worker, name, args.warmup, args.steps)) if n > 1 else None
                 result = result or numpy_worker(name, args.warmup, args.steps)
             else:

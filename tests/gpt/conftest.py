@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def one_process(monkeypatch):
-    """``numpy2gpt train`` runs one process per free core by default (--procs 0): the tests of the command run one,
+    """``numpy2gpt train`` runs one process per core by default (--procs 0): the tests of the command run one,
     in this process (where their monkeypatches reach), unless they ask for more (test_local_ranks.py)."""
     monkeypatch.setenv("NUMPY2GPT_PROCS", "1")
 

@@ -276,24 +276,23 @@ def test_ctrl_c_ends_every_process_and_says_so(tmp_path, corpus):
     assert children and not [pid for pid in children if alive(pid)]
 
 
-def test_procs_settings_that_cannot_work_are_refused_and_0_means_the_free_cores():
+def test_procs_settings_that_cannot_work_are_refused():
     with pytest.raises(ValueError, match="procs must be >= 0"):
         t.TrainConfig(procs=-1)
     with pytest.raises(ValueError, match="procs must be 1 \\(or 0\\) with device 'cuda'"):
         t.TrainConfig(procs=2, device="cuda")
-    assert 1 <= local_ranks.free_cores() <= os.cpu_count()
     assert distributed.share_of_step(2, 1, 12) == (1, 6)
 
 
-def test_procs_0_is_the_free_cores_that_can_share_the_step(monkeypatch):
-    monkeypatch.setattr(local_ranks, "free_cores", lambda: 4)
+def test_procs_0_is_the_usable_cores_that_can_share_the_step(monkeypatch):
+    monkeypatch.setattr(t, "usable_cpus", lambda: 4)
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=12)) == 4
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=6)) == 3  # 6 rows share over 3, not 4
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=5)) == 1
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=5, gradient_accumulation_steps=4)) == 4
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=12, device="cuda")) == 1
     assert t.resolve_procs(t.TrainConfig(procs=3, batch_size=12)) == 3  # explicit: as asked
-    monkeypatch.setattr(local_ranks, "free_cores", lambda: 64)
+    monkeypatch.setattr(t, "usable_cpus", lambda: 64)
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=64)) == t.MAX_AUTO_PROCS
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")  # under mpiexec its ranks are the processes
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=12)) == 1
@@ -307,18 +306,16 @@ def test_the_command_runs_one_process_per_free_core_by_default(tmp_path, corpus,
     script = CLI.replace(
         "t.measure_matmul_peak = lambda *a, **k: 1e10",
         """t.measure_matmul_peak = lambda *a, **k: 1e10
-    from numpy2gpt.gpt import local_ranks
-    local_ranks.free_cores = lambda: 2""",
+    t.usable_cpus = lambda: 2""",
     )
     flags = [*FLAGS, "--data-file", str(corpus), "--out-dir", str(tmp_path / "run")]
     stdout = check(run_script(script, tmp_path, args=tuple(flags))[0])
-    assert "processes: 2 (procs 0: one per free core)" in stdout and stdout.count("iter 6: loss") == 1
+    assert "processes: 2 (procs 0: one per core)" in stdout and stdout.count("iter 6: loss") == 1
     monkeypatch.setenv("NUMPY2GPT_PROCS", "two")
     out, _ = run_script(script, tmp_path, args=tuple(flags))
     assert out.returncode == 1
     assert out.stderr.strip() == (
-        "numpy2gpt train: error: NUMPY2GPT_PROCS must be a non-negative integer (0: one process per free core), "
-        "got 'two'"
+        "numpy2gpt train: error: NUMPY2GPT_PROCS must be a non-negative integer (0: one process per core), got 'two'"
     )
 
 

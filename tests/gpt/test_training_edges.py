@@ -81,8 +81,8 @@ def test_a_torn_last_metrics_line_does_not_block_resume(tmp_path, text_file, cap
 @pytest.mark.parametrize("grad_clip", [0.0, 1.0])
 def test_exploding_weights_are_never_saved(tmp_path, text_file, grad_clip):
     """At learning rate 1e6 the first step makes weights of 1e6 whose loss is still finite: this used to be saved
-    as a checkpoint. (At 1e30 the weights' squares overflow float32 in layer_norm and the loss is nan at once, as in
-    PyTorch; that is test_train.py's huge-learning-rate test.)"""
+    as a checkpoint. (At 1e30 the activations overflow float32 to inf and the loss is nan at once, as in PyTorch,
+    now that layer_norm no longer turns a row of infs into zeros; that is test_train.py's huge-learning-rate test.)"""
     config = TrainConfig(out_dir=str(tmp_path / "out"), data_file=str(text_file), n_layer=1, n_head=2, n_embd=16,
                          block_size=16, batch_size=4, max_iters=6, eval_interval=1, eval_iters=2, log_interval=1,
                          learning_rate=1e6, decay_lr=False, grad_clip=grad_clip, progress=False, plot=False,

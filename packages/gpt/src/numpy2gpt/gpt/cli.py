@@ -59,11 +59,11 @@ PROCS_VAR = "NUMPY2GPT_PROCS"
 
 
 def command_defaults() -> dict[str, Any]:
-    """Where the command's defaults differ from TrainConfig's: ``procs`` is 0, one process per free core (a
+    """Where the command's defaults differ from TrainConfig's: ``procs`` is 0, one process per core (a
     function call of ``train`` stays in its process), or ``NUMPY2GPT_PROCS`` when set (a non-negative integer)."""
     value = os.environ.get(PROCS_VAR, "0").strip() or "0"
     if not value.isdigit():
-        raise ValueError(f"{PROCS_VAR} must be a non-negative integer (0: one process per free core), got {value!r}")
+        raise ValueError(f"{PROCS_VAR} must be a non-negative integer (0: one process per core), got {value!r}")
     return {"procs": int(value)}
 
 

@@ -12,7 +12,6 @@ This module holds:
                 sums through one shared-memory block (a slot per rank); objects, bytes and the barrier's
                 tokens through one pipe between rank 0 and each other rank (waits block, never spin, and a rank
                 that dies shows as the end of its pipe)
-    free_cores()  how many ranks ``--procs 0`` starts: the free cores
     launch()    start the ranks and run ``target(world)`` on each; if any rank fails, all of them end and rank 0
                 raises ``RankFailedError`` naming it
 """
@@ -158,14 +157,6 @@ def _block_folder(nbytes: int) -> str | None:
     return "/dev/shm" if shm.f_bavail * shm.f_frsize >= 2 * nbytes else None
 
 
-def free_cores() -> int:
-    """How many processes ``procs 0`` starts: the cores this process may use that other work leaves free now
-    (``numpy2gpt.nn.threads``' measure, the same as the thread policy's), at least 1."""
-    from numpy2gpt.nn.threads import busy_cpus, usable_cpus
-
-    return max(1, round(usable_cpus() - busy_cpus()))
-
-
 def launch(size: int, target: Callable[[World], T]) -> T:
     """Run ``target(world)`` on ``size`` ranks of this machine: rank 0 in this process, ranks 1..size-1 in new
     processes (multiprocessing's "spawn": fresh interpreters, no state shared by accident); returns rank 0's
@@ -213,4 +204,4 @@ def _exit_with(sentinel: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-__all__ = ["LocalComm", "RankFailedError", "free_cores", "launch"]
+__all__ = ["LocalComm", "RankFailedError", "launch"]

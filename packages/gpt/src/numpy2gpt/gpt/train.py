@@ -13,7 +13,7 @@
 What changes as the run goes lives in one ``Run`` dataclass passed to each step. Everything random draws from
 ``numpy2gpt.autograd.default_generator()`` (seeded once), whose state the checkpoint keeps: 100 + 100 resumed
 iterations equal one 200-iteration run bit for bit. With ``--procs N`` (local_ranks.py; the command's default: one
-per free core) or under ``mpiexec -n N`` each rank runs this loop on its share of the step and the ranks average
+per core) or under ``mpiexec -n N`` each rank runs this loop on its share of the step and the ranks average
 their gradients before the step (distributed.py).
 """
 
@@ -49,6 +49,7 @@ from numpy2gpt.gpt.model import GPT, GPTConfig
 from numpy2gpt.nn import optim
 from numpy2gpt.nn.optim.lr_scheduler import cosine_warmup_lr
 from numpy2gpt.nn.serialization import remove_stale_temporaries
+from numpy2gpt.nn.threads import usable_cpus
 from numpy2gpt.nn.utils import clip_grad_norm_
 
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
@@ -115,7 +116,7 @@ class TrainConfig:
     progress: bool = _opt(True, "show a progress bar")
     # data parallel: --procs N on this machine, or mpiexec -n N numpy2gpt train
     procs: int = _opt(1, "data-parallel over this many processes on this machine, one rank each, without MPI "
-                      "(local_ranks.py); 0: one per free core, as many as can share the step, at most "
+                      "(local_ranks.py); 0: one per core, as many as can share the step, at most "
                       f"{MAX_AUTO_PROCS}")  # fmt: skip
     batch_draw: str = _opt("rank", "with several ranks: 'rank' (each its own random stream, seed + rank, as "
                            "nanoGPT) or 'global' (one stream draws the step's batches, each rank trains on its "
@@ -143,7 +144,7 @@ class TrainConfig:
         if self.batch_draw not in distributed.BATCH_DRAWS:
             raise ValueError(f"batch_draw must be 'rank' or 'global', got {self.batch_draw!r}")
         if self.procs < 0:
-            raise ValueError(f"procs must be >= 0 (0: one per free core), got {self.procs}")
+            raise ValueError(f"procs must be >= 0 (0: one per core), got {self.procs}")
         if self.procs > 1 and self.device != "cpu":
             raise ValueError(
                 f"procs must be 1 (or 0) with device {self.device!r}: processes share this machine's CPU cores, "
@@ -275,7 +276,7 @@ def train(config: TrainConfig) -> TrainResult:
     procs = resolve_procs(config)
     if procs > 1:
         distributed.share_of_step(procs, config.gradient_accumulation_steps, config.batch_size)  # before starting
-        log(f"processes: {procs}" + (" (procs 0: one per free core)" if not config.procs else ""))
+        log(f"processes: {procs}" + (" (procs 0: one per core)" if not config.procs else ""))
         return local_ranks.launch(procs, partial(train_world, config))
     world = distributed.init_world()
     with world.abort_on_error():
@@ -283,14 +284,16 @@ def train(config: TrainConfig) -> TrainResult:
 
 
 def resolve_procs(config: TrainConfig) -> int:
-    """How many processes ``train`` runs here: ``procs``; for 0, one per free core (local_ranks.free_cores), at
-    most MAX_AUTO_PROCS and as many as can share the step, and 1 under mpiexec (its ranks are the processes) and
-    on a GPU."""
+    """How many processes ``train`` runs here: ``procs``; for 0, one per core this process may use (affinity, CPU
+    quota: ``nn.threads.usable_cpus``), at most MAX_AUTO_PROCS and as many as can share the step, and 1 under
+    mpiexec (its ranks are the processes) and on a GPU. Cores busy with other work count too: processes that wait
+    for each other block instead of spinning, so beside busy ones they still get their share of the machine
+    (benchmarks/results/data_parallel_load.md)."""
     if config.procs > 1 and distributed.launched_world_size() > 1:
         raise ValueError(f"procs is {config.procs} under mpiexec: use one or the other (procs 1 with mpiexec)")
     if config.procs or distributed.launched_world_size() > 1 or config.device != "cpu":
         return config.procs or 1
-    n = min(local_ranks.free_cores(), MAX_AUTO_PROCS)
+    n = min(usable_cpus(), MAX_AUTO_PROCS)
     steps, rows = config.gradient_accumulation_steps, config.batch_size
     while n > 1 and steps % n and rows % n:  # (distributed.share_of_step's rule)
         n -= 1
