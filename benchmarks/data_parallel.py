@@ -78,12 +78,15 @@ def rank_slice(batch: int, rank: int, size: int) -> slice:
 def numpy_worker(name: str, warmup: int, steps: int, world=None) -> dict:
     """Time numpy2gpt's data-parallel step on ``world`` (default: MPI's or a single process's); rank 0 returns the
     timings (other ranks None)."""
+    import _common
+
     import numpy2gpt.autograd as ag
     from numpy2gpt.gpt.distributed import GradientAverager, init_world
     from numpy2gpt.gpt.model import GPT, GPTConfig
     from numpy2gpt.nn.utils import clip_grad_norm_
 
     world = world or init_world()
+    _common.as_entry_point()  # as train() on every rank: freed memory kept in the process (no page faults a step)
     w = WORKLOADS[name]
     ag.manual_seed(0)
     model = GPT(GPTConfig(**w["cfg"]))
@@ -314,6 +317,8 @@ def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str,
     if torch_too:
         contestants += [("torch", 1, cores)] + ([("torch", ranks, 1)] if len(busy_counts) == 1 else [])
     results = measure(names, contestants, rounds, warmup, steps, busy_counts, cores)
+    import _common  # (after the runs: launch gives each run its own thread settings anyway)
+
     header = ["workload", "run", "ms/step", "tokens/s", "vs numpy2gpt 1 process", "scaling efficiency",
               "Allreduce in step ms", "Allreduce alone ms", "loss (last step)"]  # fmt: skip
     steps_text = ", ".join(f"{v} ({k})" for k, v in steps.items())
@@ -330,9 +335,7 @@ def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str,
         "as fast as one core). Same global batch everywhere; numpy2gpt's runs see the same examples, so their "
         "losses agree.",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(r) + " |" for r in quiet_rows(names, contestants, results, cores)),
+        _common.markdown_table(header, quiet_rows(names, contestants, results, cores)),
     ]
     if len(busy_counts) > 1:
         head = ["workload", "run", *(f"{b} busy: ms (x quiet)" for b in busy_counts)]
@@ -342,9 +345,7 @@ def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str,
             "whole round), each contestant's median step and its ratio to its own quiet median. Targets (issue "
             "15): at most 2.0x with one busy process, 2.5x with two.",
             "",
-            "| " + " | ".join(head) + " |",
-            "|" + "|".join("---" for _ in head) + "|",
-            *("| " + " | ".join(r) + " |" for r in load_rows(names, contestants, results, busy_counts)),
+            _common.markdown_table(head, load_rows(names, contestants, results, busy_counts)),
         ]
     return "\n".join([*parts, "", f"Made by `python benchmarks/data_parallel.py{command}`."])
 

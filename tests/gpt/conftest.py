@@ -12,6 +12,19 @@ def one_process(monkeypatch):
     monkeypatch.setenv("NUMPY2GPT_PROCS", "1")
 
 
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """2000 random words of 16 in sentences of 8: a corpus for the data-parallel tests' tiny runs."""
+    import numpy as np
+
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "wizards",
+             "quietly", "hex", "bold", "zebras"]  # fmt: skip
+    drawn = np.random.default_rng(0).choice(words, size=2000)
+    path = tmp_path_factory.mktemp("corpus") / "words.txt"
+    path.write_text("\n".join(" ".join(drawn[i : i + 8]) + "." for i in range(0, len(drawn), 8)) + "\n")
+    return path
+
+
 @pytest.fixture
 def text_file(tmp_path):
     """A small text file of 150 lines of shuffled Hamlet words (enough for a char model to learn from)."""

@@ -139,22 +139,9 @@ def test_an_exception_on_one_rank_ends_the_job_fast_naming_the_rank(tmp_path):
 
 # -- train() and `numpy2gpt train` on 2 ranks ----------------------------------------------------------------
 
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "wizards",
-         "quietly", "hex", "bold", "zebras"]  # fmt: skip
 TINY = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, max_iters=6, eval_interval=3, eval_iters=2,
             log_interval=1, warmup_iters=2, lr_decay_iters=6, learning_rate=3e-3, progress=False, plot=False,
             sample_at_end=False)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    words = rng.choice(WORDS, size=2000)
-    path = tmp_path_factory.mktemp("corpus") / "words.txt"
-    path.write_text("\n".join(" ".join(words[i : i + 8]) + "." for i in range(0, len(words), 8)) + "\n")
-    return path
 
 
 def train_script(**settings) -> str:

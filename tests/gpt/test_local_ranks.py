@@ -158,19 +158,9 @@ def test_the_ranks_end_when_rank_0_is_killed(tmp_path):
 
 # -- train() and `numpy2gpt train` on 2 processes ------------------------------------------------------------
 
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "wizards"]
 TINY = dict(n_layer=1, n_head=2, n_embd=16, block_size=16, max_iters=6, eval_interval=3, eval_iters=2,
             log_interval=1, warmup_iters=2, lr_decay_iters=6, learning_rate=3e-3, progress=False, plot=False,
             sample_at_end=False)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    words = rng.choice(WORDS, size=2000)
-    path = tmp_path_factory.mktemp("corpus") / "words.txt"
-    path.write_text("\n".join(" ".join(words[i : i + 8]) + "." for i in range(0, len(words), 8)) + "\n")
-    return path
 
 
 def trace(out_dir: Path) -> list[float]:
