@@ -303,8 +303,11 @@ def resolve_procs(config: TrainConfig) -> int:
 def train_world(config: TrainConfig, world: distributed.World) -> TrainResult:
     """``train`` on this rank of ``world``: the thread policy, then ``train_rank``."""
     world.check_accumulation(config.gradient_accumulation_steps, config.batch_size)
-    policy = distributed.set_rank_threads(world, config.rank_threads)
-    if isinstance(world.comm, local_ranks.LocalComm):
+    local = isinstance(world.comm, local_ranks.LocalComm)
+    # Local ranks share this machine's cores equally (measuring busy cores now would count the ranks starting).
+    threads = config.rank_threads or (max(1, usable_cpus() // world.size) if local else 0)
+    policy = distributed.set_rank_threads(world, threads)
+    if local:
         log(f"data-parallel over {world.size} processes on this machine; rank 0 {policy}")
     elif world.distributed:
         log(f"data-parallel over {world.size} MPI ranks ({world.local_size} on this machine); rank 0 {policy}")
