@@ -306,15 +306,17 @@ def load_rows(names: list[str], contestants: list, results: dict, busy_counts: l
 
 
 def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str, int], torch_too: bool,
-        command: str, busy_counts: list[int]) -> str:  # fmt: skip
+        command: str, busy_counts: list[int], short: bool = False) -> str:  # fmt: skip
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     load = os.getloadavg()[0]
     contestants = [("numpy", 1, cores), ("local", ranks, 1)]
-    if len(busy_counts) > 1:
+    if short:
+        contestants += [("torch", 1, cores)] if torch_too else []
+    elif len(busy_counts) > 1:
         contestants.append(("local", 0, 1))  # as `numpy2gpt train` chooses: one per free core
     else:
         contestants += [("numpy", ranks, 1), ("numpy", 1, 1)]  # the last: for the scaling efficiency
-    if torch_too:
+    if torch_too and not short:
         contestants += [("torch", 1, cores)] + ([("torch", ranks, 1)] if len(busy_counts) == 1 else [])
     results = measure(names, contestants, rounds, warmup, steps, busy_counts, cores)
     import _common  # (after the runs: launch gives each run its own thread settings anyway)
@@ -359,6 +361,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="timed steps per run (default: 20 cpu, 6 baby)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--no-torch", action="store_true", help="numpy2gpt only")
+    parser.add_argument("--short", action="store_true",
+                        help="only numpy2gpt 1 process, --procs N and PyTorch 1 process: more rounds in the same "
+                        "time")  # fmt: skip
     parser.add_argument("--busy", type=int, nargs="+", default=[0],
                         help="also time each contestant beside this many busy processes (first: 0, the quiet "
                         "reference), e.g. --busy 0 1 2")  # fmt: skip
@@ -396,7 +401,7 @@ def main() -> None:
     command = "".join(f" {a}" for i, a in enumerate(sys.argv[1:]) if "--out" not in (a, sys.argv[i]))
     if args.busy[0] != 0:
         parser.error("the first --busy count must be 0: the quiet reference")
-    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command, args.busy) + "\n"
+    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command, args.busy, args.short) + "\n"
     print(report)
     if not args.quick:
         import _common  # only now: the parent process must not pin BLAS threads before its workers start
