@@ -211,17 +211,6 @@ def launch(framework: str, name: str, ranks: int, threads: int, warmup: int, ste
     return json.loads(results[-1])
 
 
-def cpu_model() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return platform.processor() or platform.machine()
-    for line in lscpu.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def _median(runs: list[dict], key: str = "step_s") -> float | None:
     xs = [x for res in runs for x in res.get(key, [])]
     return statistics.median(xs) if xs else None
@@ -321,13 +310,16 @@ def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str,
     results = measure(names, contestants, rounds, warmup, steps, busy_counts, cores)
     import _common  # (after the runs: launch gives each run its own thread settings anyway)
 
+    cpu = _common.cpu_info()
+
     header = ["workload", "run", "ms/step", "tokens/s", "vs numpy2gpt 1 process", "scaling efficiency",
               "Allreduce in step ms", "Allreduce alone ms", "loss (last step)"]  # fmt: skip
     steps_text = ", ".join(f"{v} ({k})" for k, v in steps.items())
     parts = [
         "# Data-parallel training: 1 process vs N processes (numpy2gpt --procs, MPI ranks)",
         "",
-        f"Machine: {cpu_model()}, {cores} cores available; {platform.system()} {platform.release()}, "
+        f"Machine: {cpu['model']} ({cpu['vendor']}, {cpu['simd']}), {cores} cores available; NumPy's BLAS "
+        f"{_common.blas_info()} (each contestant sets its own thread count); {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}; load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} "
         "at the end.",
         "",
