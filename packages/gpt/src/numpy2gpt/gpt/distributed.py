@@ -21,6 +21,7 @@ This module holds:
     init_world()           the World of this process: MPI's when launched with N > 1 ranks, else a single one
     GradientAverager       the flat-buffer gradient Allreduce, allocated once
     share_of_step()        how a step's micro-batches are shared: whole micro-batches per rank, or rows of each
+    can_share()            whether they can be
     rank_batches()         this rank's micro-batches of a step: from its own stream, or its slice of the global draw
     seed_rank_stream(), stream_states()   each rank's random stream: seeding, checkpointing, resuming
     set_rank_threads()     BLAS threads per rank: by default the free cores a rank may use, shared among the ranks
@@ -301,6 +302,11 @@ def _affinity() -> set[int]:
 BATCH_DRAWS = ("rank", "global")
 
 
+def can_share(size: int, steps: int, batch_size: int) -> bool:
+    """Whether ``size`` ranks can share a step equally (``share_of_step``'s rule)."""
+    return steps % size == 0 or batch_size % size == 0
+
+
 def share_of_step(size: int, steps: int, batch_size: int) -> tuple[int, int]:
     """How ``size`` ranks share a step of ``steps`` micro-batches of ``batch_size`` rows: (micro-batches per rank,
     rows per micro-batch). Whole micro-batches when ``steps`` is a multiple of ``size`` (nanoGPT's rule with DDP),
@@ -309,7 +315,7 @@ def share_of_step(size: int, steps: int, batch_size: int) -> tuple[int, int]:
     would fit."""
     if steps % size == 0:
         return steps // size, batch_size
-    if batch_size % size == 0:
+    if can_share(size, steps, batch_size):
         return steps, batch_size // size
     fit = -(-steps // size) * size
     raise ValueError(
@@ -483,6 +489,7 @@ __all__ = [
     "MPIComm",
     "MPIUnavailableError",
     "World",
+    "can_share",
     "current_world",
     "entered",
     "init_world",

@@ -294,8 +294,7 @@ def resolve_procs(config: TrainConfig) -> int:
     if config.procs or distributed.launched_world_size() > 1 or config.device != "cpu":
         return config.procs or 1
     n = min(usable_cpus(), MAX_AUTO_PROCS)
-    steps, rows = config.gradient_accumulation_steps, config.batch_size
-    while n > 1 and steps % n and rows % n:  # (distributed.share_of_step's rule)
+    while n > 1 and not distributed.can_share(n, config.gradient_accumulation_steps, config.batch_size):
         n -= 1
     return n
 
