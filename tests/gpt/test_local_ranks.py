@@ -309,3 +309,21 @@ def test_the_shared_block_goes_to_dev_shm_only_when_it_has_room(monkeypatch):
     monkeypatch.setattr(os, "statvfs", lambda path: Fs())
     assert local_ranks._block_folder(1_000_000) == "/dev/shm"
     assert local_ranks._block_folder(3_000_000) is None  # the temporary folder: a 64 MB /dev/shm must not SIGBUS
+
+
+@pytest.mark.slow
+def test_resume_on_two_processes_is_bit_exact(tmp_path, corpus, monkeypatch):
+    """6 steps on 2 processes (nanoGPT's batch draw: a stream per rank) equal 3 steps, then 3 more resumed from
+    the checkpoint, bit for bit: the checkpoint holds both ranks' streams, and the resumed run writes where it
+    was resumed from."""
+    from numpy2gpt.gpt.checkpoint import load_checkpoint
+
+    monkeypatch.setattr(t, "measure_matmul_peak", lambda *a, **k: 1e10)
+    base = TINY | dict(data_file=str(corpus), batch_size=4, procs=2)
+    whole = t.train(t.TrainConfig(**base, out_dir=str(tmp_path / "whole")))
+    t.train(t.TrainConfig(**(base | dict(max_iters=3)), out_dir=str(tmp_path / "split")))
+    split = t.train(t.TrainConfig(**base, out_dir=str(tmp_path / "split"), init_from="resume"))
+    for (name, p), q in zip(whole.model.named_parameters(), split.model.parameters(), strict=True):
+        assert (p.data == q.data).all(), f"{name} differs after resuming on 2 processes"
+    assert trace(tmp_path / "whole") == trace(tmp_path / "split")  # the same losses, bit for bit
+    assert load_checkpoint(tmp_path / "split")["iter_num"] == 6
