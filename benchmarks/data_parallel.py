@@ -302,7 +302,7 @@ def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str,
     if short:
         contestants += [("torch", 1, cores)] if torch_too else []
     elif len(busy_counts) > 1:
-        contestants.append(("local", 0, 1))  # as `numpy2gpt train` chooses: one per free core
+        contestants.append(("local", 0, 1))  # as `numpy2gpt train` chooses: one per core
     else:
         contestants += [("numpy", ranks, 1), ("numpy", 1, 1)]  # the last: for the scaling efficiency
     if torch_too and not short:
@@ -376,8 +376,8 @@ def main() -> None:
                 from numpy2gpt.gpt.train import TrainConfig, resolve_procs
 
                 n = args.ranks or resolve_procs(TrainConfig(procs=0, batch_size=WORKLOADS[name]["batch"]))
-                result = launch_ranks(n, partial(numpy_worker, name, args.warmup, args.steps)) if n > 1 else None
-                result = result or numpy_worker(name, args.warmup, args.steps)
+                target = partial(numpy_worker, name, args.warmup, args.steps)
+                result = launch_ranks(n, target) if n > 1 else target()
             else:
                 result = numpy_worker(name, args.warmup, args.steps)
         else:

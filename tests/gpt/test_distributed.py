@@ -118,10 +118,10 @@ def test_a_step_is_shared_by_micro_batches_else_by_rows_else_refused():
     assert dist.share_of_step(2, 4, 12) == (2, 12)  # nanoGPT's DDP rule: whole micro-batches per rank
     assert dist.share_of_step(2, 1, 12) == (1, 6)  # nanoGPT's CPU config on 2 ranks: 6 rows of the 12 each
     assert dist.share_of_step(1, 3, 5) == (3, 5)
-    dist.World(size=2).check_accumulation(3, 4)
+    dist.share_of_step(2, 3, 4)
     with pytest.raises(ValueError, match=r"2 ranks cannot share a step of gradient_accumulation_steps=3 x "
                        r"batch_size=5.*--gradient-accumulation-steps 4"):  # fmt: skip
-        dist.World(size=2).check_accumulation(3, 5)
+        dist.share_of_step(2, 3, 5)
 
 
 def counter():

@@ -146,10 +146,6 @@ class World:
                     raise ValueError(f"rank {self.rank}: a parameter has shape {p.data.shape}, rank 0's {value.shape}")
                 p.data[...] = value
 
-    def check_accumulation(self, steps: int, batch_size: int) -> None:
-        """Refuse a step the ranks cannot share equally: ``share_of_step``'s rule, one line if it fails."""
-        share_of_step(self.size, steps, batch_size)
-
     @contextlib.contextmanager
     def abort_on_error(self) -> Iterator[None]:
         """End the whole job when this rank fails, instead of leaving the others waiting forever in their next

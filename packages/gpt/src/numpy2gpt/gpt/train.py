@@ -301,7 +301,7 @@ def resolve_procs(config: TrainConfig) -> int:
 
 def train_world(config: TrainConfig, world: distributed.World) -> TrainResult:
     """``train`` on this rank of ``world``: the thread policy, then ``train_rank``."""
-    world.check_accumulation(config.gradient_accumulation_steps, config.batch_size)
+    distributed.share_of_step(world.size, config.gradient_accumulation_steps, config.batch_size)  # or one line
     local = isinstance(world.comm, local_ranks.LocalComm)
     # Local ranks share this machine's cores equally (measuring busy cores now would count the ranks starting).
     threads = config.rank_threads or (max(1, usable_cpus() // world.size) if local else 0)
