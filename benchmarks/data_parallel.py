@@ -276,6 +276,22 @@ def quiet_rows(names: list[str], contestants: list, results: dict, cores: int) -
     return rows
 
 
+def paired_rows(names: list[str], contestants: list, results: dict) -> list[list[str]]:
+    """Per workload and numpy2gpt contestant: its step over PyTorch's (1 process) in the same round, one ratio per
+    round (the two ran back to back, so a host that drifts by 10-20% over minutes moves both): median [min-max]."""
+    torch_c = next((c for c in contestants if c[0] == "torch" and c[1] == 1), None)
+    rows = []
+    for name in names if torch_c else []:
+        ref = [statistics.median(r["step_s"]) for r in results[(name, torch_c, 0)]]
+        for c in contestants:
+            if c[0] == "torch":
+                continue
+            ratios = sorted(statistics.median(r["step_s"]) / t for r, t in zip(results[(name, c, 0)], ref, strict=True))
+            rows.append([WORKLOADS[name]["title"], contestant_name(c), f"{statistics.median(ratios):.3f}x",
+                         f"{ratios[0]:.3f}x - {ratios[-1]:.3f}x", str(len(ratios))])  # fmt: skip
+    return rows
+
+
 def load_rows(names: list[str], contestants: list, results: dict, busy_counts: list[int]) -> list[list[str]]:
     """Per workload and contestant: the median step beside each number of busy processes, and its ratio to the
     contestant's own quiet median (the ranks an automatic contestant chose, in brackets)."""
@@ -331,6 +347,15 @@ def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str,
         "",
         _common.markdown_table(header, quiet_rows(names, contestants, results, cores)),
     ]
+    paired = paired_rows(names, contestants, results)
+    if paired:
+        parts += [
+            "",
+            "Each numpy2gpt run against the PyTorch run of the same round (< 1: faster than PyTorch; issue 15's "
+            "targets: at most 1.25x for the CPU config, 1.05x for the baby GPT):",
+            "",
+            _common.markdown_table(["workload", "run", "step / PyTorch's, median", "min - max", "rounds"], paired),
+        ]
     if len(busy_counts) > 1:
         head = ["workload", "run", *(f"{b} busy: ms (x quiet)" for b in busy_counts)]
         parts += [
