@@ -261,16 +261,43 @@ def test_gradcheck_on_a_0d_tensor():
     assert ag.gradcheck(lambda x: x.sin(), np.float64(0.3))
 
 
-def test_no_degrees_of_freedom_gives_nan_gradients_without_numpy_warnings():
+NO_DOF = [(0.5, 1), (0.5, 2), ([0.5], 1), ([0.5], 2), ([0.5, 0.5], 2), ([0.3, -0.7], 2), ([0.3, -0.7], 3),
+          ([0.3, -0.7, 1.1], 3), ([], 1)]  # fmt: skip
+
+
+@pytest.mark.parametrize("fn", ["var", "std"])
+@pytest.mark.parametrize("dim", [None, 0], ids=["whole", "dim=0"])
+@pytest.mark.parametrize(("values", "correction"), NO_DOF, ids=[f"{v}-c{c}" for v, c in NO_DOF])
+def test_gradient_without_degrees_of_freedom_follows_torch(fn, dim, values, correction):
+    """n <= correction. PyTorch's var gradient is dy * (nan where x == mean, else inf) over the whole tensor (no
+    dim, or a 0-d one), a constant; over a dim named it is dy * 2 (x - mean) / (n - correction) as always: -0.0
+    for one element with correction 2 (the property tests found nan there), ±inf or nan with n = correction.
+    std's is var's with dy / (2 std): 0 where std is inf. First derivatives warn about nothing."""
+    import warnings
+
+    t = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the degrees of freedom are <= 0
+        yt = getattr(t, fn)(dim, correction=correction)
+    up = np.full(tuple(yt.shape), -1.5)
+    (gt,) = torch.autograd.grad(yt, t, torch.tensor(up), create_graph=True)
+    x = Tensor(np.array(values, dtype=np.float64), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a 0 * inf anywhere in the first derivative would warn
+        y = getattr(x, fn)(dim, correction=correction)
+        (g,) = ag.grad(y, x, grad_outputs=Tensor(up), create_graph=True)
+    np.testing.assert_array_equal(y.data, yt.detach().numpy())  # inf and nan where torch has them
+    np.testing.assert_array_equal(g.data, gt.detach().numpy())
+    signed = ~np.isnan(g.data)
+    np.testing.assert_array_equal(np.signbit(g.data[signed]), np.signbit(gt.detach().numpy()[signed]))  # -0.0, -inf
+    assert g.requires_grad == gt.requires_grad  # the whole-tensor var gradient is a constant in both
+
+
+def test_std_of_nothing_has_empty_gradients_without_numpy_warnings():
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a 0 * inf anywhere in the graph would warn
-        x = Tensor([1.0, 2.0], requires_grad=True)
-        (g,) = ag.grad(x.var(correction=2), x, create_graph=True)
-        assert np.isnan(g.data).all()
-        (h,) = ag.grad(g.sum(), x)
-        assert np.isnan(h.data).all()
+        warnings.simplefilter("error")
         e = Tensor(np.zeros((0,)), requires_grad=True)
         (g,) = ag.grad(e.std(), e, create_graph=True)
         (h,) = ag.grad(g.sum(), e, allow_unused=True)

@@ -7,7 +7,6 @@ for max/min).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -150,62 +149,83 @@ def var(
 ) -> Tensor:
     """Variance over ``dim``: sum((x - mean)**2) / max(n - correction, 0), n the number of elements reduced.
     ``correction=1`` (the default, as in PyTorch; ``unbiased=False`` means 0) is the unbiased estimate;
-    ``correction=0`` is NumPy's default. With n <= correction that divides by 0: inf, or nan where all values
-    are equal, as PyTorch and NumPy (with a nan gradient). Otherwise dx = dy * 2 (x - mean) / (n - correction)
-    (``Var``)."""
-    x, axes, keep, dof = _var_args("var", x, dim, keepdim, correction, axis, keepdims, unbiased)
-    if dof <= 0:
-        return _mean_square(x - mean(x, axes, keepdim=True), axes, keep, dof)
-    return Var(axes, keep, dof)(x)
+    ``correction=0`` is NumPy's default. dx = dy * 2 (x - mean) / (n - correction) (``Var``). With
+    n <= correction the value divides by 0: inf, or nan where all values are equal, as PyTorch and NumPy; the
+    gradient is then PyTorch's, which depends on whether ``dim`` was given (see ``Var``)."""
+    x, axes, keep, dof, whole = _var_args("var", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    return Var(axes, keep, dof, whole)(x)
 
 
 class Var(Function):
-    """y = sum((x - mean)^2) / dof over ``axes``, dof = n - correction > 0.  dx = dy * 2 (x - mean) / dof.
+    """y = sum((x - mean)^2) / max(dof, 0) over ``axes``, dof = n - correction.  dx = dy * 2 (x - mean) / dof.
 
     The chain rule through x - mean would add the mean's own term, -mean(dy * 2 (x - mean) / dof), which is
     zero but for rounding; where x holds an inf it is nan and would spread over the whole row. Left out, as
     PyTorch does: the gradient is nan at the inf only (±inf elsewhere). Backward is built from ops, so it is
-    differentiable again (the second derivative keeps the mean's term, as PyTorch's)."""
+    differentiable again (the second derivative keeps the mean's term, as PyTorch's).
 
-    def __init__(self, axes: tuple[int, ...], keepdims: bool, dof: int):
-        self.axes, self.keepdims, self.dof = axes, keepdims, dof
+    Without degrees of freedom (dof <= 0) y is s / 0: inf, or nan where s = sum((x - mean)^2) is 0. The
+    gradient then follows PyTorch's ``var_backward``, which has two rules:
+
+    * over the whole tensor (``whole``: no ``dim`` given, or a 0-d x): dx = dy * (nan where x == mean, else
+      inf), a constant (it has no derivative of its own);
+    * over given axes: the formula above as it stands, so dof < 0 gives a finite gradient (-0.0 for a single
+      element, whose x - mean is 0) and dof = 0 gives dy * 2 (x - mean) / 0: ±inf, nan where that is 0 / 0.
+    """
+
+    def __init__(self, axes: tuple[int, ...], keepdims: bool, dof: int, whole: bool = False):
+        self.axes, self.keepdims, self.dof, self.whole = axes, keepdims, dof, whole
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        d = x - x.mean(axis=self.axes, keepdims=True)
-        return (d * d).sum(axis=self.axes, keepdims=self.keepdims) * (1.0 / self.dof)
+        d = x - x.mean(axis=self.axes, keepdims=True) if _count(x.shape, self.axes) else x  # (no mean of nothing)
+        s = (d * d).sum(axis=self.axes, keepdims=self.keepdims)
+        if self.dof > 0:
+            return s * (1.0 / self.dof)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return s / get_array_module(s).zeros((), dtype=s.dtype)
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        return _spread(gy, x, self.axes) * (x - mean(x, self.axes, keepdim=True)) * (2.0 / self.dof)
+        g = _spread(gy, x, self.axes)
+        if self.dof <= 0 and self.whole:
+            xp = get_array_module(x.data)
+            with np.errstate(invalid="ignore"):  # (a mean of +inf and -inf is nan)
+                at_mean = x.data == x.data.mean() if x.data.size else xp.zeros(x.shape, dtype=bool)
+            return DivideByZero()(g * Tensor._wrap(xp.where(at_mean, np.nan, 1.0).astype(x.dtype)))
+        d = x - mean(x, self.axes, keepdim=True)
+        if self.dof == 0:
+            return DivideByZero()(g * d * 2.0)
+        return g * d * (2.0 / self.dof)
+
+
+class DivideByZero(Function):
+    """y = v / 0 = v * inf: ±inf where v is nonzero, nan where v is 0 (or nan); NumPy's warnings for these
+    divisions are expected here and silenced. Linear in v, so dv = dy / 0, this same op."""
+
+    def forward(self, v: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return v / get_array_module(v).zeros((), dtype=v.dtype)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return DivideByZero()(gy)
 
 
 def _var_args(op: str, x: Any, dim: Axis, keepdim: Any, correction: Any, axis: Axis, keepdims: Any, unbiased: Any):
-    """(x as a floating tensor, the axes, keepdims, the degrees of freedom n - correction) for var and std."""
+    """(x as a floating tensor, the axes, keepdims, the degrees of freedom n - correction, whether the whole
+    tensor is reduced without a ``dim`` or x is 0-d: PyTorch's gradient rule for dof <= 0, see ``Var``) for var
+    and std."""
     x = as_float(x)
     axes, keep = _reduce_args(op, x, dim, keepdim, axis, keepdims)
     if unbiased is not None and correction is not None:
         raise TypeError(f"{op}: got both correction= and unbiased=; pass one")
     correction = (1 if unbiased is None or unbiased else 0) if correction is None else correction
-    return x, axes, keep, _count(x.shape, axes) - correction
+    whole = (dim is None and axis is None) or x.ndim == 0
+    return x, axes, keep, _count(x.shape, axes) - correction, whole
 
 
 def _mean_square(d: Tensor, axes: tuple[int, ...], keep: bool, dof: int) -> Tensor:
-    """sum(d**2) / dof over ``axes``."""
-    squares = sum(d * d, axes, keep)
-    return squares * (1.0 / dof) if dof > 0 else NoDegreesOfFreedom()(squares)
-
-
-class NoDegreesOfFreedom(Function):
-    """y = s / 0 for a variance with n <= correction: inf where s > 0, nan where s = 0 (PyTorch's and NumPy's
-    values).  ds = nan: the variance is undefined there (PyTorch gives inf or nan; nan is kept warning-free,
-    where inf would make NumPy warn about 0 * inf further back)."""
-
-    def forward(self, s: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return s / get_array_module(s).zeros((), dtype=s.dtype)
-
-    def backward(self, gy: Tensor) -> Tensor:
-        return gy * math.nan
+    """sum(d**2) / dof over ``axes`` (dof > 0)."""
+    return sum(d * d, axes, keep) * (1.0 / dof)
 
 
 def std(
@@ -223,8 +243,13 @@ def std(
 
     Computed as c * sqrt(sum((d / c)**2) / dof), d = x - mean, with the constant c = max|d| (1 where that is
     0): equal for any constant c, so the gradient is unchanged, but d**2 cannot overflow where std itself is
-    finite (float32 squares overflow above |d| ~ 1.8e19)."""
-    x, axes, keep, dof = _var_args("std", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    finite (float32 squares overflow above |d| ~ 1.8e19).
+
+    With n <= correction it is sqrt(var) as it stands (inf or nan), whose gradient is PyTorch's: dy / (2 std)
+    is 0 where std is inf (nan where it is nan), then ``Var``'s rule for no degrees of freedom."""
+    x, axes, keep, dof, whole = _var_args("std", x, dim, keepdim, correction, axis, keepdims, unbiased)
+    if dof <= 0:
+        return StdFromVar()(Var(axes, keep, dof, whole)(x))
     d = x - mean(x, axes, keepdim=True)
     xp = get_array_module(d.data)
     if d.data.size == 0:  # nothing to scale (and no maximum to take)
