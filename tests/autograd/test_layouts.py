@@ -61,3 +61,36 @@ def test_layout_does_not_change_the_result(op_case, make_inputs, layout):
         np.testing.assert_allclose(y2, y, rtol=1e-13, atol=1e-15)  # BLAS may sum strided vectors in another order
     for b, b0 in zip(odd, before, strict=True):
         np.testing.assert_array_equal(b, b0)  # the inputs were not written to
+
+
+@pytest.mark.parametrize("layout", ["C order", *LAYOUTS])
+@pytest.mark.parametrize(
+    ("shape", "new"), [((2, 2), (1, 1, 4)), ((2, 3), (3, 2)), ((2, 3, 2), (6, 2)), ((3, 2), (-1,))]
+)
+def test_reshape_copies_where_view_refuses_like_torch(layout, shape, new):
+    """reshape is a view when the strides allow one and a copy otherwise, in every layout, with reshape's
+    gradient; view refuses exactly where PyTorch's view of a tensor with the same strides does. (The property
+    tests drew a (2, 2) Fortran-order array to (1, 1, 4): their reshape(*shape) spelling called view.)"""
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal(shape)
+    odd = a if layout == "C order" else LAYOUTS[layout](a)
+    g = np.random.default_rng(1).standard_normal(a.reshape(new).shape)
+    t = torch.tensor(a, requires_grad=True)
+    t.reshape(new).backward(torch.tensor(g))
+    for y in (lambda x: x.reshape(*new), lambda x: x.reshape(new)):
+        x = Tensor(odd, requires_grad=True)
+        out = y(x)
+        out.backward(Tensor(g))
+        np.testing.assert_array_equal(out.data, t.reshape(new).detach().numpy())
+        np.testing.assert_array_equal(x.grad.data, t.grad.numpy())
+    same_strides = torch.empty_strided(odd.shape, [abs(s) // odd.itemsize for s in odd.strides], dtype=t.dtype)
+    same_strides.copy_(torch.tensor(a))  # (no negative strides in torch; negating all changes no view rule)
+    try:
+        same_strides.view(new)
+    except RuntimeError:
+        with pytest.raises(ValueError, match=r"cannot be viewed .* without a copy"):
+            Tensor(odd).view(*new)
+    else:
+        v = Tensor(odd).view(*new)
+        assert np.shares_memory(v.data, odd)
+        np.testing.assert_array_equal(v.data, a.reshape(new))
