@@ -48,6 +48,23 @@ OPS = {  # name: (numpy2gpt, torch, kinds of the inputs)
 }
 
 
+def check_in_half(ours: Any, theirs: Any, xs: list[np.ndarray]) -> None:
+    """``check`` against PyTorch's half precision or, where that differs, against PyTorch computing
+    in float64 and rounding to half: PyTorch's CPU half kernels round some intermediates to half, and where a
+    result is a difference of nearly equal terms that rounding is PyTorch's own error (layer_norm's gradient
+    over 2 elements, about eps / var**1.5: PyTorch's half is 57% off its float64 value, numpy2gpt's within
+    float16's precision of it)."""
+    try:
+        check(ours, theirs, xs, scale=3)
+    except AssertionError:
+
+        def in_float64(*ts: torch.Tensor) -> Any:
+            ys = theirs(*[t.double() for t in ts])
+            return tuple(y.half() for y in ys) if isinstance(ys, tuple) else ys.half()
+
+        check(ours, in_float64, xs, scale=3)
+
+
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")
 @given(st.data())
 @budget(120)
@@ -58,7 +75,7 @@ def test_float16_ops(data: Any) -> None:
     xs = [data.draw(arrays(shape, HALF, kinds[0]), "x")]
     if len(kinds) == 2:
         xs.append(data.draw(arrays(data.draw(broadcastable(shape), "other shape"), HALF, kinds[1]), "y"))
-    check(ours, theirs, xs, scale=3)
+    check_in_half(ours, theirs, xs)
 
 
 @given(st.data())

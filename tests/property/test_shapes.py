@@ -1,4 +1,4 @@
-"""Shape ops against PyTorch: reshape/view, transpose/permute/swapaxes/.T/.mT, squeeze/unsqueeze, flatten,
+"""Shape ops against PyTorch: reshape, view, transpose/permute/swapaxes/.T/.mT, squeeze/unsqueeze, flatten,
 expand/broadcast_to, on 0- to 5-dimensional inputs in every memory layout, with negative axes.
 
 Values and gradients are compared; where PyTorch refuses an argument (an axis out of range, flatten with
@@ -58,8 +58,34 @@ def test_reshape(data: Any) -> None:
     new = data.draw(same_size_shape(shape), "new shape")
     x = data.draw(arrays(shape, data.draw(st.sampled_from(FLOATS))), "x")
     as_tuple = data.draw(st.booleans(), "shape as one tuple")
-    ours = (lambda t: t.reshape(new)) if as_tuple else (lambda t: t.view(*new))
+    ours = (lambda t: t.reshape(new)) if as_tuple else (lambda t: t.reshape(*new))
     check(ours, lambda t: t.reshape(new), [x], second=True)
+
+
+def with_strides_of(x: np.ndarray) -> torch.Tensor:
+    """x's values in a torch tensor laid out with x's strides (counted in elements, and positive: PyTorch has
+    no negative strides, and negating every stride changes nothing a view depends on)."""
+    like = torch.from_numpy(np.array(x, order="C"))
+    return torch.empty_strided(x.shape, [abs(s) // x.itemsize for s in x.strides], dtype=like.dtype).copy_(like)
+
+
+@given(st.data())
+@budget(120)
+def test_view(data: Any) -> None:
+    """view never copies: it refuses exactly where PyTorch's view of a tensor with the same strides refuses,
+    and elsewhere gives reshape's values and gradients, sharing the input's memory. Half the shapes have two or
+    more axes longer than 1, where strides matter."""
+    shape = data.draw(st.one_of(shapes(), shapes(min_dims=2, max_dims=4, min_side=2, max_side=3)), "shape")
+    new = data.draw(same_size_shape(shape), "new shape")
+    x = data.draw(arrays(shape, data.draw(st.sampled_from(FLOATS))), "x")
+    try:
+        with_strides_of(x).view(new)
+    except RuntimeError:
+        with pytest.raises(ValueError, match="without a copy"):
+            ag.Tensor(x).view(*new)
+        return
+    assert np.shares_memory(ag.Tensor(x).view(*new).data, x) or x.size == 0
+    check(lambda t: t.view(*new), lambda t: t.view(new), [x], second=True)
 
 
 @given(st.data())
