@@ -1,6 +1,6 @@
 """Run one computation in numpy2gpt and in PyTorch on the same inputs; compare what comes out.
 
-``check(ours, theirs, arrays)`` makes a leaf of every array in both libraries (floating ones require grad),
+``assert_like_torch(ours, theirs, arrays)`` makes a leaf of every array in both libraries (floating ones require grad),
 runs the two functions, and compares, output by output:
 
 * shape, dtype (numpy2gpt's dtype must be the one PyTorch gives) and values, NaN where PyTorch has NaN;
@@ -64,7 +64,7 @@ def outputs(y: Any) -> list[Any]:
     return list(y) if isinstance(y, (tuple, list)) else [y]
 
 
-def check(
+def assert_like_torch(
     ours: Callable[..., Any],
     theirs: Callable[..., Any],
     arrays: Sequence[np.ndarray],

@@ -24,7 +24,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_like_torch  # noqa: E402
 from tests.property.strategies import FLOATS, INTS, arrays, broadcastable, budget, shapes  # noqa: E402
 
 # name: (numpy2gpt, torch, kind of a, kind of b)
@@ -75,8 +75,8 @@ def test_binary_tensor_tensor(data: Any) -> None:
     a = data.draw(arrays(sa, da, ka), "a")
     b = data.draw(arrays(sb, db, kb), "b")
     frozen = data.draw(st.sampled_from([(), (True,), (False, True)]), "a constant input")
-    check(ours, theirs_numpy_promotion(theirs), [a, b], second=True, scale=10 if ours is BINARY["pow"][0] else 1,
-          frozen=frozen)  # fmt: skip
+    assert_like_torch(ours, theirs_numpy_promotion(theirs), [a, b], second=True,
+                      scale=10 if ours is BINARY["pow"][0] else 1, frozen=frozen)  # fmt: skip
 
 
 def theirs_numpy_promotion(theirs: Any) -> Any:
@@ -109,9 +109,9 @@ def test_binary_tensor_constant(data: Any) -> None:
     dtype = data.draw(st.sampled_from(FLOATS), "dtype")
     x = data.draw(arrays(shape, dtype, "away" if reflected and name in ("div", "pow") else kx), "x")
     if reflected:
-        check(lambda t: ours_op(c, t), lambda t: theirs_op(_torch_constant(c, t), t), [x], second=True)
+        assert_like_torch(lambda t: ours_op(c, t), lambda t: theirs_op(_torch_constant(c, t), t), [x], second=True)
     else:
-        check(lambda t: ours_op(t, c), lambda t: theirs_op(t, _torch_constant(c, t)), [x], second=True)
+        assert_like_torch(lambda t: ours_op(t, c), lambda t: theirs_op(t, _torch_constant(c, t)), [x], second=True)
 
 
 @given(st.data())
@@ -123,9 +123,9 @@ def test_maximum_minimum_constant(data: Any) -> None:
     c = data.draw(st.sampled_from([0.5, -0.25, np.float64(0.5), 1]), "constant")
     x = data.draw(arrays(shape, dtype), "x")
     if data.draw(st.booleans(), "maximum"):
-        check(lambda t: ag.maximum(t, c), lambda t: torch.clamp(t, min=c), [x], second=True)
+        assert_like_torch(lambda t: ag.maximum(t, c), lambda t: torch.clamp(t, min=c), [x], second=True)
     else:
-        check(lambda t: ag.minimum(c, t), lambda t: torch.clamp(t, max=c), [x], second=True)
+        assert_like_torch(lambda t: ag.minimum(c, t), lambda t: torch.clamp(t, max=c), [x], second=True)
 
 
 @given(st.data())
@@ -135,7 +135,7 @@ def test_unary(data: Any) -> None:
     shape = data.draw(shapes(), "shape")
     dtype = data.draw(st.sampled_from(FLOATS), "dtype")
     x = data.draw(arrays(shape, dtype, kind), "x")
-    check(ours, theirs, [x], second=True)
+    assert_like_torch(ours, theirs, [x], second=True)
 
 
 @given(st.data())
@@ -148,7 +148,7 @@ def test_clip(data: Any) -> None:
     if lo is None and hi is None:
         hi = 0.5
     x = data.draw(arrays(shape, dtype), "x")
-    check(lambda t: t.clip(lo, hi), lambda t: torch.clamp(t, lo, hi), [x], second=True)
+    assert_like_torch(lambda t: t.clip(lo, hi), lambda t: torch.clamp(t, lo, hi), [x], second=True)
 
 
 COMPARE = {"eq": (ag.eq, torch.eq), "ne": (ag.ne, torch.ne), "lt": (ag.lt, torch.lt),
@@ -165,4 +165,4 @@ def test_comparisons(data: Any) -> None:
     da, db = data.draw(st.lists(st.sampled_from(FLOATS + INTS[:1]), min_size=2, max_size=2), "dtypes")
     a = np.round(data.draw(arrays(shape, da), "a"))
     b = np.round(data.draw(arrays(other, db), "b"))
-    check(ours, theirs, [a, b], grad=False)
+    assert_like_torch(ours, theirs, [a, b], grad=False)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
 import numpy2gpt.nn.functional as F  # noqa: E402, N812
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_like_torch  # noqa: E402
 from tests.property.strategies import arrays, broadcastable, budget, shapes  # noqa: E402
 
 TF = torch.nn.functional
@@ -48,21 +48,21 @@ OPS = {  # name: (numpy2gpt, torch, kinds of the inputs)
 }
 
 
-def check_in_half(ours: Any, theirs: Any, xs: list[np.ndarray]) -> None:
-    """``check`` against PyTorch's half precision or, where that differs, against PyTorch computing
+def assert_like_torch_in_half(ours: Any, theirs: Any, xs: list[np.ndarray]) -> None:
+    """``assert_like_torch`` against PyTorch's half precision or, where that differs, against PyTorch computing
     in float64 and rounding to half: PyTorch's CPU half kernels round some intermediates to half, and where a
     result is a difference of nearly equal terms that rounding is PyTorch's own error (layer_norm's gradient
     over 2 elements, about eps / var**1.5: PyTorch's half is 57% off its float64 value, numpy2gpt's within
     float16's precision of it)."""
     try:
-        check(ours, theirs, xs, scale=3)
+        assert_like_torch(ours, theirs, xs, scale=3)
     except AssertionError:
 
         def in_float64(*ts: torch.Tensor) -> Any:
             ys = theirs(*[t.double() for t in ts])
             return tuple(y.half() for y in ys) if isinstance(ys, tuple) else ys.half()
 
-        check(ours, in_float64, xs, scale=3)
+        assert_like_torch(ours, in_float64, xs, scale=3)
 
 
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")
@@ -75,7 +75,7 @@ def test_float16_ops(data: Any) -> None:
     xs = [data.draw(arrays(shape, HALF, kinds[0]), "x")]
     if len(kinds) == 2:
         xs.append(data.draw(arrays(data.draw(broadcastable(shape), "other shape"), HALF, kinds[1]), "y"))
-    check_in_half(ours, theirs, xs)
+    assert_like_torch_in_half(ours, theirs, xs)
 
 
 @given(st.data())
@@ -85,13 +85,14 @@ def test_float16_matmul_linear_attention(data: Any) -> None:
     a, b = data.draw(arrays((n, k), HALF), "a"), data.draw(arrays((m, k), HALF), "b")
     kind = data.draw(st.sampled_from(["matmul", "linear", "attention", "cross_entropy"]), "op")
     if kind == "matmul":
-        check(lambda x, y: x @ y.T, lambda x, y: x @ y.T, [a, b], scale=3)
+        assert_like_torch(lambda x, y: x @ y.T, lambda x, y: x @ y.T, [a, b], scale=3)
     elif kind == "linear":
-        check(F.linear, TF.linear, [a, b], scale=3)
+        assert_like_torch(F.linear, TF.linear, [a, b], scale=3)
     elif kind == "attention":
-        check(lambda q, kv: F.scaled_dot_product_attention(q, kv, kv, is_causal=n == m),
-              lambda q, kv: TF.scaled_dot_product_attention(q, kv, kv, is_causal=n == m), [a, b], scale=3)  # fmt: skip
+        assert_like_torch(lambda q, kv: F.scaled_dot_product_attention(q, kv, kv, is_causal=n == m),
+                          lambda q, kv: TF.scaled_dot_product_attention(q, kv, kv, is_causal=n == m), [a, b],
+                          scale=3)  # fmt: skip
     else:
         targets = np.random.default_rng(0).integers(0, k, n)
-        check(lambda x: F.cross_entropy(x, targets), lambda x: TF.cross_entropy(x, torch.from_numpy(targets)), [a],
-              scale=3)  # fmt: skip
+        assert_like_torch(lambda x: F.cross_entropy(x, targets),
+                          lambda x: TF.cross_entropy(x, torch.from_numpy(targets)), [a], scale=3)  # fmt: skip

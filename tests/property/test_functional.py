@@ -12,6 +12,7 @@ layout), and is_causal aligns the mask bottom-right when T != S (PyTorch: top-le
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.nn.functional as F  # noqa: E402, N812 - the usual alias
 from numpy2gpt.autograd import Tensor  # noqa: E402
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_like_torch  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, broadcastable, budget, shapes  # noqa: E402
 
 TF = torch.nn.functional
@@ -37,9 +38,9 @@ def both(data: Any, fused: Any, composed: Any, theirs: Any, xs: list[np.ndarray]
     inputs may be constants (requires_grad=False)."""
     frozen = data.draw(st.lists(st.booleans(), max_size=len(xs)), "inputs without requires_grad")
     if data.draw(st.booleans(), "composed"):
-        check(composed, theirs, xs, second=True, scale=scale, frozen=frozen)
+        assert_like_torch(composed, theirs, xs, second=True, scale=scale, frozen=frozen)
     else:
-        check(fused, theirs, xs, scale=scale, frozen=frozen)
+        assert_like_torch(fused, theirs, xs, scale=scale, frozen=frozen)
 
 
 @given(st.data())
@@ -192,11 +193,11 @@ def test_attention(data: Any) -> None:
 
     frozen = data.draw(st.lists(st.booleans(), max_size=3), "inputs without requires_grad")
     if data.draw(st.booleans(), "composed"):
-        check(lambda *qkv: C.scaled_dot_product_attention(*qkv, attn_mask=mask, is_causal=causal, scale=scale),
-              theirs_math, [q, k, v], second=True, scale=10, frozen=frozen)  # fmt: skip
+        assert_like_torch(partial(C.scaled_dot_product_attention, attn_mask=mask, is_causal=causal, scale=scale),
+                          theirs_math, [q, k, v], second=True, scale=10, frozen=frozen)  # fmt: skip
     else:
-        check(lambda *qkv: F.scaled_dot_product_attention(*qkv, attn_mask=mask, is_causal=causal, scale=scale),
-              theirs, [q, k, v], scale=10, frozen=frozen)  # fmt: skip
+        assert_like_torch(partial(F.scaled_dot_product_attention, attn_mask=mask, is_causal=causal, scale=scale),
+                          theirs, [q, k, v], scale=10, frozen=frozen)  # fmt: skip
 
 
 @given(st.data())
@@ -210,7 +211,7 @@ def test_dropout(data: Any) -> None:
     training = data.draw(st.booleans(), "training")
     if p in (0.0, 1.0) or not training:
         for lib in (F, C):
-            check(lambda t, lib=lib: lib.dropout(t, p, training), lambda t: TF.dropout(t, p, training), [x])
+            assert_like_torch(lambda t, lib=lib: lib.dropout(t, p, training), lambda t: TF.dropout(t, p, training), [x])
         return
     seed = data.draw(st.integers(0, 99), "seed")
     t, tc = Tensor(x, requires_grad=True), Tensor(x, requires_grad=True)

@@ -4,7 +4,7 @@ A program starts from two or three inputs of broadcastable shapes (0 to 4 dimens
 axes, every memory layout) and applies 1 to 8 random steps, each taking its operands from anything computed
 so far, so values are reused (the engine must add several gradient contributions) and broadcast. Every step
 is smooth or piecewise smooth on all reals and bounded in growth, so no input overflows. The same program
-runs in both libraries; ``check`` compares the result, ``grad(..., create_graph=True)`` with
+runs in both libraries; ``assert_like_torch`` compares the result, ``grad(..., create_graph=True)`` with
 ``torch.autograd.grad(..., create_graph=True)``, and the derivative of ``sum(grad * h)`` once more.
 """
 
@@ -23,7 +23,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import assert_close, check, to_torch  # noqa: E402
+from tests.property.differential import assert_close, assert_like_torch, to_torch  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, broadcastable, budget, shapes  # noqa: E402
 
 OURS = SimpleNamespace(maximum=ag.maximum, minimum=ag.minimum, where=ag.where, amax=lambda x, a: x.max(a, True))
@@ -107,8 +107,8 @@ def test_random_program(data: Any) -> None:
         shape = np.broadcast_shapes(shape, own)
     steps = data.draw(programs(), "program")
     frozen = data.draw(st.lists(st.booleans(), min_size=3, max_size=3), "inputs without requires_grad")
-    check(lambda *ts: run(OURS, steps, *ts), lambda *ts: run(THEIRS, steps, *ts), xs, second=True,
-          scale=20 if dtype == np.float32 else 5, frozen=frozen)  # fmt: skip
+    assert_like_torch(lambda *ts: run(OURS, steps, *ts), lambda *ts: run(THEIRS, steps, *ts), xs, second=True,
+                      scale=20 if dtype == np.float32 else 5, frozen=frozen)  # fmt: skip
 
 
 @pytest.mark.filterwarnings("ignore:grad and param do not obey the gradient layout contract:UserWarning")  # torch

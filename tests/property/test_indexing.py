@@ -20,7 +20,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_like_torch  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, broadcastable, budget, shapes  # noqa: E402
 
 
@@ -65,7 +65,7 @@ def test_basic_index(data: Any) -> None:
     index = data.draw(basic_index(shape), "index")
     x = data.draw(arrays(shape, data.draw(st.sampled_from(FLOATS))), "x")
     single = index[0] if len(index) == 1 else index
-    check(lambda t: t[single], lambda t: torch_basic(t, index), [x], second=True)
+    assert_like_torch(lambda t: t[single], lambda t: torch_basic(t, index), [x], second=True)
 
 
 def other_index_shape(data: Any, ishape: tuple[int, ...]) -> tuple[int, ...]:
@@ -90,9 +90,9 @@ def test_integer_array_index(data: Any) -> None:
     as_list = n_arrays == 1 and len(index) == 1 and 0 not in ishape[:-1] and data.draw(st.booleans(), "as a list")
     ours_index = index[0].tolist() if as_list else tuple(index)
     theirs_index = tuple(torch.from_numpy(i) if isinstance(i, np.ndarray) else i for i in index)
-    check(lambda t: t[ours_index], lambda t: t[theirs_index], [x], second=True)
+    assert_like_torch(lambda t: t[ours_index], lambda t: t[theirs_index], [x], second=True)
     tensor_index = tuple(ag.Tensor(i) if isinstance(i, np.ndarray) else i for i in index)
-    check(lambda t: t[tensor_index], lambda t: t[theirs_index], [x])
+    assert_like_torch(lambda t: t[tensor_index], lambda t: t[theirs_index], [x])
 
 
 @given(st.data())
@@ -111,8 +111,8 @@ def test_boolean_mask(data: Any) -> None:
         mask = rng.random(shape[axis]) > 0.5
         index = (*(slice(None),) * axis, mask)
         theirs_index = (*(slice(None),) * axis, torch.from_numpy(mask))
-    check(lambda t: t[index], lambda t: t[theirs_index], [x], second=True)
-    check(lambda t: t[ag.Tensor(mask)] if index is mask else t[index], lambda t: t[theirs_index], [x])
+    assert_like_torch(lambda t: t[index], lambda t: t[theirs_index], [x], second=True)
+    assert_like_torch(lambda t: t[ag.Tensor(mask)] if index is mask else t[index], lambda t: t[theirs_index], [x])
 
 
 @given(st.data())
@@ -124,10 +124,12 @@ def test_where(data: Any) -> None:
     dtype = data.draw(st.sampled_from(FLOATS), "dtype")
     cond = np.asarray(np.random.default_rng(data.draw(st.integers(0, 99))).random(shape) > 0.5)
     a, b = data.draw(arrays(sa, dtype), "a"), data.draw(arrays(sb, dtype), "b")
-    check(lambda p, q: ag.where(cond, p, q), lambda p, q: torch.where(torch.from_numpy(cond), p, q), [a, b],
-          second=True)  # fmt: skip
+    assert_like_torch(lambda p, q: ag.where(cond, p, q), lambda p, q: torch.where(torch.from_numpy(cond), p, q),
+                      [a, b], second=True)  # fmt: skip
     c = data.draw(st.sampled_from([0.5, np.float64(-2.0), 3]), "scalar")
-    check(lambda p: ag.where(ag.Tensor(cond), c, p), lambda p: torch.where(torch.from_numpy(cond), c, p), [a])
+    assert_like_torch(
+        lambda p: ag.where(ag.Tensor(cond), c, p), lambda p: torch.where(torch.from_numpy(cond), c, p), [a]
+    )
 
 
 @given(st.data())
@@ -138,8 +140,8 @@ def test_masked_fill(data: Any) -> None:
     mask = np.asarray(np.random.default_rng(data.draw(st.integers(0, 99))).random(mshape) > 0.5)
     value = data.draw(st.sampled_from([0.0, -1.5, np.float64(2.5), -np.inf, 7]), "value")
     x = data.draw(arrays(shape, data.draw(st.sampled_from(FLOATS))), "x")
-    check(lambda t: t.masked_fill(mask, value), lambda t: t.masked_fill(torch.from_numpy(mask), value), [x],
-          second=True)  # fmt: skip
+    assert_like_torch(lambda t: t.masked_fill(mask, value), lambda t: t.masked_fill(torch.from_numpy(mask), value),
+                      [x], second=True)  # fmt: skip
 
 
 @given(st.data())
@@ -149,9 +151,9 @@ def test_tril_triu(data: Any) -> None:
     k = data.draw(st.integers(-4, 4), "k")
     x = data.draw(arrays(shape, data.draw(st.sampled_from(FLOATS))), "x")
     if data.draw(st.booleans(), "tril"):
-        check(lambda t: ag.tril(t, k), lambda t: t.tril(k), [x], second=True)
+        assert_like_torch(lambda t: ag.tril(t, k), lambda t: t.tril(k), [x], second=True)
     else:
-        check(lambda t: ag.triu(t, k), lambda t: t.triu(k), [x], second=True)
+        assert_like_torch(lambda t: ag.triu(t, k), lambda t: t.triu(k), [x], second=True)
 
 
 ODD_INDICES = {  # numpy2gpt's index, PyTorch's (a nested list is NumPy's int array, not PyTorch's tuple: omitted)
@@ -174,4 +176,4 @@ ODD_INDICES = {  # numpy2gpt's index, PyTorch's (a nested list is NumPy's int ar
 def test_odd_indices(name: str) -> None:
     ours, theirs = ODD_INDICES[name]
     x = np.random.default_rng(0).standard_normal((3, 4))
-    check(lambda t: t[ours], lambda t: t[theirs], [x], second=True)
+    assert_like_torch(lambda t: t[ours], lambda t: t[theirs], [x], second=True)

@@ -20,7 +20,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_like_torch  # noqa: E402
 from tests.property.strategies import FLOATS, INTS, arrays, broadcastable, budget, shapes  # noqa: E402
 
 BINARY = {
@@ -62,7 +62,7 @@ def test_int_unary(data: Any) -> None:
     set_default(data.draw(st.sampled_from(FLOATS), "default dtype"))
     ours, theirs = UNARY[data.draw(st.sampled_from(sorted(UNARY)), "op")]
     x = data.draw(arrays(data.draw(shapes(), "shape"), data.draw(st.sampled_from(INTS)), "positive"), "x")
-    check(ours, theirs, [x])
+    assert_like_torch(ours, theirs, [x])
 
 
 @given(st.data())
@@ -80,7 +80,7 @@ def test_int_with_tensor(data: Any) -> None:
         dtypes = dtypes[::-1]
     a = data.draw(arrays(shape, dtypes[0], "positive"), "a")
     b = data.draw(arrays(other, dtypes[1], "positive"), "b")
-    check(ours, theirs, [a, b], second=True)
+    assert_like_torch(ours, theirs, [a, b], second=True)
 
 
 @given(st.data())
@@ -92,11 +92,13 @@ def test_int_with_scalar(data: Any) -> None:
     c = data.draw(st.sampled_from(SCALARS), "scalar")
     x = data.draw(arrays(data.draw(shapes(), "shape"), data.draw(st.sampled_from(INTS)), "positive"), "x")
     if ours in (ag.maximum, ag.minimum):
-        check(lambda t: ours(t, c), lambda t: theirs(t, torch.tensor(c, dtype=torch.result_type(t, c))), [x])
+        assert_like_torch(
+            lambda t: ours(t, c), lambda t: theirs(t, torch.tensor(c, dtype=torch.result_type(t, c))), [x]
+        )
     elif data.draw(st.booleans(), "scalar on the left"):
-        check(lambda t: ours(c, t), lambda t: theirs(c, t), [x])
+        assert_like_torch(lambda t: ours(c, t), lambda t: theirs(c, t), [x])
     else:
-        check(lambda t: ours(t, c), lambda t: theirs(t, c), [x])
+        assert_like_torch(lambda t: ours(t, c), lambda t: theirs(t, c), [x])
 
 
 @given(st.data())
@@ -109,6 +111,10 @@ def test_int_joined_with_float(data: Any) -> None:
     floats = data.draw(arrays(shape, dtype), "floats")
     axis = data.draw(st.integers(-len(shape), len(shape) - 1), "axis")
     if data.draw(st.booleans(), "stack"):
-        check(lambda a, b: ag.stack([a, b], axis), lambda a, b: torch.stack([a.to(b.dtype), b], axis), [ints, floats])
+        assert_like_torch(
+            lambda a, b: ag.stack([a, b], axis), lambda a, b: torch.stack([a.to(b.dtype), b], axis), [ints, floats]
+        )
     else:
-        check(lambda a, b: ag.cat([b, a], axis), lambda a, b: torch.cat([b, a.to(b.dtype)], axis), [ints, floats])
+        assert_like_torch(
+            lambda a, b: ag.cat([b, a], axis), lambda a, b: torch.cat([b, a.to(b.dtype)], axis), [ints, floats]
+        )

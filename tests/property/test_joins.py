@@ -19,7 +19,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import check, to_torch  # noqa: E402
+from tests.property.differential import assert_like_torch, to_torch  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, budget, one_axis, shapes  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def test_cat(data: Any) -> None:
         xs.append(data.draw(arrays(tuple(part), dtype), "x"))
     ours = data.draw(st.sampled_from([ag.cat, ag.concatenate]), "spelling")
     frozen = data.draw(st.lists(st.booleans(), max_size=count), "inputs without requires_grad")
-    check(lambda *ts: ours(list(ts), axis), lambda *ts: torch.cat(ts, axis), xs, second=True, frozen=frozen)
+    assert_like_torch(lambda *ts: ours(list(ts), axis), lambda *ts: torch.cat(ts, axis), xs, second=True, frozen=frozen)
 
 
 @given(st.data())
@@ -48,7 +48,7 @@ def test_stack(data: Any) -> None:
     count = data.draw(st.integers(1, 4), "how many")
     dtypes = data.draw(st.lists(st.sampled_from(FLOATS), min_size=count, max_size=count), "dtypes")
     xs = [data.draw(arrays(shape, dtype), "x") for dtype in dtypes]
-    check(lambda *ts: ag.stack(ts, axis), lambda *ts: torch.stack(ts, axis), xs, second=True)
+    assert_like_torch(lambda *ts: ag.stack(ts, axis), lambda *ts: torch.stack(ts, axis), xs, second=True)
 
 
 @st.composite
@@ -77,8 +77,8 @@ def test_split_chunk_unbind(data: Any) -> None:
         ours, theirs = (lambda t: t.chunk(chunks, axis)), (lambda t: t.chunk(chunks, axis))
     else:
         ours, theirs = (lambda t: ag.unbind(t, axis)), (lambda t: t.unbind(axis))
-    check(ours, theirs, [x], second=True)
+    assert_like_torch(ours, theirs, [x], second=True)
     pieces = len(theirs(to_torch(x)))
     if pieces:
         k = data.draw(st.integers(0, pieces - 1), "the piece used")
-        check(lambda t: ours(t)[k] * 2.0, lambda t: theirs(t)[k] * 2.0, [x], second=True)
+        assert_like_torch(lambda t: ours(t)[k] * 2.0, lambda t: theirs(t)[k] * 2.0, [x], second=True)

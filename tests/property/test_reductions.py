@@ -20,7 +20,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_like_torch  # noqa: E402
 from tests.property.strategies import FLOATS, INTS, arrays, axis_forms, budget, one_axis, shapes  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def test_reduction(data: Any) -> None:
         with pytest.raises((ValueError, IndexError, RuntimeError)):
             ours(ag.Tensor(x), axis, keep)
         return
-    check(lambda t: ours(t, axis, keep), lambda t: theirs(t, d, keep), [x], second=True, scale=5)
+    assert_like_torch(lambda t: ours(t, axis, keep), lambda t: theirs(t, d, keep), [x], second=True, scale=5)
 
 
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")
@@ -80,11 +80,13 @@ def test_var_std(data: Any) -> None:
     # compared to first order only.
     second = reduced_count(shape, axis) > correction
     if std:
-        check(lambda t: t.std(axis, keep, correction), lambda t: t.std(axis, keepdim=keep, correction=correction),
-              [x], second=second, scale=10)  # fmt: skip
+        assert_like_torch(lambda t: t.std(axis, keep, correction),
+                          lambda t: t.std(axis, keepdim=keep, correction=correction),
+                          [x], second=second, scale=10)  # fmt: skip
     else:
-        check(lambda t: ag.var(t, axis, keep, correction), lambda t: t.var(axis, keepdim=keep, correction=correction),
-              [x], second=second, scale=10)  # fmt: skip
+        assert_like_torch(lambda t: ag.var(t, axis, keep, correction),
+                          lambda t: t.var(axis, keepdim=keep, correction=correction),
+                          [x], second=second, scale=10)  # fmt: skip
 
 
 @given(st.data())
@@ -95,6 +97,6 @@ def test_argmax_argmin(data: Any) -> None:
     keep = axis is not None and data.draw(st.booleans(), "keepdims")
     x = data.draw(arrays(shape, data.draw(st.sampled_from(FLOATS + INTS)), "x"))
     if data.draw(st.booleans(), "argmax"):
-        check(lambda t: t.argmax(axis, keep), lambda t: t.argmax(axis, keepdim=keep), [x], grad=False)
+        assert_like_torch(lambda t: t.argmax(axis, keep), lambda t: t.argmax(axis, keepdim=keep), [x], grad=False)
     else:
-        check(lambda t: t.argmin(axis, keep), lambda t: t.argmin(axis, keepdim=keep), [x], grad=False)
+        assert_like_torch(lambda t: t.argmin(axis, keep), lambda t: t.argmin(axis, keepdim=keep), [x], grad=False)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
 import numpy2gpt.nn.functional as F  # noqa: E402, N812
-from tests.property.differential import check  # noqa: E402
+from tests.property.differential import assert_like_torch  # noqa: E402
 from tests.property.strategies import FLOATS, budget, relayout, shapes  # noqa: E402
 
 pytestmark = [
@@ -96,7 +96,7 @@ def test_unary_special(data: Any) -> None:
     ours, theirs, pool = UNARY[data.draw(st.sampled_from(sorted(UNARY)), "op")]
     shape = data.draw(shapes(min_dims=1, max_dims=3, min_side=1), "shape")
     x = data.draw(special_arrays(shape, data.draw(st.sampled_from(FLOATS), "dtype"), pool), "x")
-    check(ours, theirs, [x], scale=10)
+    assert_like_torch(ours, theirs, [x], scale=10)
 
 
 @given(st.data())
@@ -106,4 +106,4 @@ def test_binary_special(data: Any) -> None:
     shape = data.draw(shapes(min_dims=1, max_dims=3, min_side=1), "shape")
     dtype = data.draw(st.sampled_from(FLOATS), "dtype")
     a, b = (data.draw(special_arrays(shape, dtype, ALL), name) for name in "ab")
-    check(ours, theirs, [a, b], scale=10)
+    assert_like_torch(ours, theirs, [a, b], scale=10)

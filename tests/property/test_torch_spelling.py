@@ -20,7 +20,7 @@ from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
-from tests.property.differential import check, to_torch  # noqa: E402
+from tests.property.differential import assert_like_torch, to_torch  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, budget, shapes  # noqa: E402
 
 # name: call(lib, t, d, k) where d is a valid dim of t (t has at least one dimension) and k a bool
@@ -99,7 +99,7 @@ def test_same_source_text(data: Any) -> None:
             call(ag, ag.Tensor(x), d, k)
     else:  # (var/std where n <= correction: first order only, see test_reductions.py)
         second = not ("std" in name or "var" in name) or shape[d] > 1
-        check(lambda t: call(ag, t, d, k), lambda t: call(torch, t, d, k), [x], second=second, scale=10)
+        assert_like_torch(lambda t: call(ag, t, d, k), lambda t: call(torch, t, d, k), [x], second=second, scale=10)
 
 
 @given(st.data())
