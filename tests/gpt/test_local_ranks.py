@@ -89,6 +89,19 @@ COLLECTIVES = """
         digest = hashlib.sha256(b"".join(p.grad.data.tobytes() for p in params[:-1])).hexdigest()
         digests = w.gather(digest)
         np.testing.assert_array_equal(w.sum([w.rank, 1.0]), [3.0, 3.0])
+
+        # A sum_buffer is summed in parts (each rank adds up a third), the rest whole: the same bits either way
+        def mine(r):
+            return np.arange(10, dtype=np.float32) * np.float32((r + 1) / 7)
+
+        buf = w.comm.sum_buffer(10, np.float32)
+        buf[:] = mine(w.rank)
+        total = w.comm.allreduce_sum(buf)
+        assert not total.flags.writeable
+        np.testing.assert_array_equal(buf, mine(w.rank))  # the rank's own numbers are left as they were
+        expected = np.add.reduce(np.stack([mine(r) for r in range(3)]), axis=0)
+        np.testing.assert_array_equal(total, expected)
+        np.testing.assert_array_equal(w.comm.allreduce_sum(mine(w.rank)), expected)
         w.barrier()
         if w.rank == 0:
             assert len(set(digests)) == 1, "the ranks' sums differ in their bits"

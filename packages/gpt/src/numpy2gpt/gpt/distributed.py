@@ -16,7 +16,7 @@ This module holds:
     launched_world_size()  how many ranks mpiexec started, read from the environment (mpi4py is not imported)
     World                  rank, size, local rank and size (ranks sharing this machine), and the collectives:
                            broadcast of a nested dict of arrays, sums of small arrays, barrier, abort_on_error
-    MPIComm                the six operations a World needs from its ranks' communicator, over mpi4py
+    MPIComm                the operations a World needs from its ranks' communicator, over mpi4py
                            (local_ranks.LocalComm: the same over shared memory and pipes)
     init_world()           the World of this process: MPI's when launched with N > 1 ranks, else a single one
     GradientAverager       the flat-buffer gradient Allreduce, allocated once
@@ -103,7 +103,7 @@ class World:
         """The elementwise sum over ranks of a small float64 array (every rank gets it)."""
         out = np.array(values, dtype=np.float64)  # a copy: the caller's array is untouched
         if self.distributed:
-            self.comm.allreduce_sum(out)
+            out[...] = self.comm.allreduce_sum(out)
         return out
 
     def gather(self, obj: Any) -> list[Any] | None:
@@ -171,7 +171,7 @@ def report_failure(rank: int, size: int, error: BaseException) -> None:
 
 
 class MPIComm:
-    """mpi4py's ``COMM_WORLD`` behind the six operations a World uses (the same as ``local_ranks.LocalComm``)."""
+    """mpi4py's ``COMM_WORLD`` behind the operations a World uses (the same as ``local_ranks.LocalComm``)."""
 
     def __init__(self, comm: Any) -> None:
         self.comm = comm
@@ -179,11 +179,16 @@ class MPIComm:
     def barrier(self) -> None:
         self.comm.Barrier()
 
-    def allreduce_sum(self, buf: np.ndarray) -> None:
-        """``buf`` (contiguous) becomes the elementwise sum of every rank's ``buf``, on every rank."""
+    def sum_buffer(self, n: int, dtype: Any) -> np.ndarray:
+        """An array for ``allreduce_sum`` to sum (any array will do with MPI)."""
+        return np.empty(n, dtype=dtype)
+
+    def allreduce_sum(self, buf: np.ndarray) -> np.ndarray:
+        """``buf`` (contiguous) becomes the elementwise sum of every rank's ``buf``, on every rank; returns it."""
         from mpi4py import MPI
 
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        return buf
 
     def bcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` (small, picklable) on every rank."""
@@ -395,12 +400,12 @@ def stream_states(world: World, mode: str) -> dict[str, Any]:
 
 
 class GradientAverager:
-    """Averages the gradients of ``params`` over the ranks with one in-place Allreduce per step.
+    """Averages the gradients of ``params`` over the ranks with one Allreduce per step.
 
-    The flat buffer (one per parameter dtype; float32 models have one) is allocated once and holds, in order,
-    every parameter's gradient, then one flag per parameter (1 if this rank has a gradient for it), then
-    ``n_extra`` scalars that are averaged with the gradients (the step's loss). ``4 x n_params`` bytes go each
-    way per step for a float32 model."""
+    The flat buffer (one per parameter dtype; float32 models have one, from ``comm.sum_buffer``) is allocated once
+    and holds, in order, every parameter's gradient, then one flag per parameter (1 if this rank has a gradient
+    for it), then ``n_extra`` scalars that are averaged with the gradients (the step's loss). ``4 x n_params``
+    bytes go each way per step for a float32 model."""
 
     def __init__(self, world: World, params: Iterable[Any], n_extra: int = 1) -> None:
         self.world = world
@@ -413,7 +418,8 @@ class GradientAverager:
         if world.distributed:
             for k, (dtype, idx) in enumerate(self.groups.items()):
                 extra = len(idx) + (n_extra if k == 0 else 0)  # the scalars travel in the first buffer
-                self.buffers[dtype] = np.empty(sum(self.params[i].data.size for i in idx) + extra, dtype=dtype)
+                n = sum(self.params[i].data.size for i in idx) + extra
+                self.buffers[dtype] = world.comm.sum_buffer(n, dtype)
 
     def __call__(self, *extra: float) -> tuple[float, ...]:
         """Replace each gradient by its mean over the ranks; return the means of ``extra`` (the loss, ...).
@@ -429,11 +435,12 @@ class GradientAverager:
         scale = 1.0 / self.world.size
         for k, (dtype, idx) in enumerate(self.groups.items()):
             buf = self.buffers[dtype]
-            views = self._pack(buf, idx)
+            self._pack(buf, idx)
             if k == 0:
                 buf[buf.size - self.n_extra :] = extra
-            self.world.comm.allreduce_sum(buf)
-            flags = buf[sum(v.size for v in views) :][: len(idx)]
+            total = self.world.comm.allreduce_sum(buf)
+            views = self._views(total, idx)
+            flags = total[sum(v.size for v in views) :][: len(idx)]
             for i, view, flag in zip(idx, views, flags, strict=True):
                 p = self.params[i]
                 if flag == 0:
@@ -443,24 +450,28 @@ class GradientAverager:
                 else:
                     np.multiply(view, scale, out=p.grad.data)
             if k == 0:
-                means = tuple(float(v) * scale for v in buf[buf.size - self.n_extra :])
+                means = tuple(float(v) * scale for v in total[total.size - self.n_extra :])
         return means
 
-    def _pack(self, buf: np.ndarray, idx: list[int]) -> list[np.ndarray]:
-        """Copy the gradients (zeros where None) and the has-gradient flags into ``buf``; the gradients' views."""
+    def _views(self, buf: np.ndarray, idx: list[int]) -> list[np.ndarray]:
+        """Each parameter's gradient in ``buf``, shaped as the parameter."""
         views, start = [], 0
-        flags = buf[sum(self.params[i].data.size for i in idx) :]
-        for j, i in enumerate(idx):
+        for i in idx:
             p = self.params[i]
-            view = buf[start : start + p.data.size].reshape(p.data.shape)
+            views.append(buf[start : start + p.data.size].reshape(p.data.shape))
             start += p.data.size
+        return views
+
+    def _pack(self, buf: np.ndarray, idx: list[int]) -> None:
+        """Copy the gradients (zeros where None) and the has-gradient flags into ``buf``."""
+        flags = buf[sum(self.params[i].data.size for i in idx) :]
+        for j, (i, view) in enumerate(zip(idx, self._views(buf, idx), strict=True)):
+            p = self.params[i]
             if p.grad is None:
                 view.fill(0)
             else:
                 np.copyto(view, p.grad.data)
-            views.append(view)
             flags[j] = p.grad is not None
-        return views
 
 
 def set_rank_threads(world: World, requested: int = 0) -> Any:

@@ -8,8 +8,9 @@ thread each keep N cores busy (benchmarks/data_parallel.py measures it).
 
 This module holds:
 
-    LocalComm   the six operations a World needs (barrier, allreduce_sum, bcast, bcast_buffer, gather, abort):
-                sums through one shared-memory block (a slot per rank); objects, bytes and the barrier's
+    LocalComm   the operations a World needs (barrier, sum_buffer, allreduce_sum, bcast, bcast_buffer, gather,
+                abort): sums through shared memory (a row per rank, each rank adding up 1/N of the
+                numbers); objects, bytes and the barrier's
                 tokens through one pipe between rank 0 and each other rank (waits block, never spin, and a rank
                 that dies shows as the end of its pipe)
     launch()    start the ranks and run ``target(world)`` on each; if any rank fails, all of them end and rank 0
@@ -51,7 +52,8 @@ class LocalComm:
         self.rank, self.size = rank, size
         self.pipes = pipes  # rank 0: pipes[r - 1] leads to rank r; rank r > 0: pipes[0] leads to rank 0
         self.workers = workers or []  # rank 0: the processes of ranks 1..N-1
-        self.block: mmap.mmap | None = None
+        self.block: mmap.mmap | None = None  # allreduce_sum's block for arrays that are not a sum_buffer
+        self.own_rows: dict[int, np.ndarray] = {}  # a sum_buffer's address -> the rows of its block
 
     # -- waiting, with the failure of another rank turned into one error --------------------------------------
 
@@ -83,35 +85,61 @@ class LocalComm:
 
     # -- the collectives ------------------------------------------------------------------------------------------
 
-    def allreduce_sum(self, buf: np.ndarray) -> None:
-        """``buf`` becomes the sum of every rank's ``buf``: each rank copies its own into its slot of the shared
-        block, then (after a barrier) every rank adds the slots up in the same order, so all get identical bits."""
-        flat = buf.reshape(-1)  # a view: buf is contiguous
-        self._ensure_block(self.size * flat.nbytes)
-        slots = np.frombuffer(self.block, dtype=flat.dtype, count=self.size * flat.size).reshape(self.size, -1)
-        slots[self.rank] = flat
-        self.barrier()
-        np.add.reduce(slots, axis=0, out=flat)
-        self.barrier()  # no rank writes its slot again before every rank has read them all
+    def sum_buffer(self, n: int, dtype: Any) -> np.ndarray:
+        """A 1-D array of ``n`` elements that ``allreduce_sum`` sums without copying it first (collective): this
+        rank's row of a shared block of its own, made for it (``GradientAverager`` packs the gradients into it)."""
+        block = self._map((self.size + 1) * n * np.dtype(dtype).itemsize)
+        rows = np.frombuffer(block, dtype=dtype, count=(self.size + 1) * n).reshape(self.size + 1, n)
+        self.own_rows[rows[self.rank].ctypes.data] = rows
+        return rows[self.rank]
 
-    def _ensure_block(self, nbytes: int) -> None:
-        """Grow the shared block to ``nbytes`` (collective): rank 0 makes a file (``_block_folder``), sends its path;
+    def allreduce_sum(self, buf: np.ndarray) -> np.ndarray:
+        """The sum over the ranks of every rank's ``buf`` (contiguous), on every rank.
+
+        A shared block holds one row per rank and, for a ``sum_buffer``, a row for the sum. A sum_buffer is its
+        rank's row already; after a barrier rank r adds up part r of the rows, in rank order, into the sum's row
+        (N ranks, N parts: each adds 1/N of the numbers); after a second barrier every rank may read the sum,
+        which is returned (read-only, valid until this rank's next ``allreduce_sum``: no rank writes the sum's
+        row before every rank has reached the first barrier of the next call). Any other ``buf`` is copied into
+        its row of the general block, and after a barrier every rank adds up all the rows into its ``buf``, which
+        is returned. Each number is added up in rank order either way, so every rank gets the same bits."""
+        flat = buf.reshape(-1)  # a view: buf is contiguous
+        rows = self.own_rows.get(flat.ctypes.data)
+        if rows is None or rows.shape[1] != flat.size or rows.dtype != flat.dtype:
+            if self.block is None or len(self.block) < self.size * flat.nbytes:
+                self.block = self._map(self.size * flat.nbytes)
+            rows = np.frombuffer(self.block, dtype=flat.dtype, count=self.size * flat.size).reshape(self.size, -1)
+            rows[self.rank] = flat
+            self.barrier()
+            np.add.reduce(rows, axis=0, out=flat)
+            self.barrier()  # no rank writes its row again before every rank has read them all
+            return buf
+        self.barrier()
+        lo, hi = flat.size * self.rank // self.size, flat.size * (self.rank + 1) // self.size
+        np.add.reduce(rows[: self.size, lo:hi], axis=0, out=rows[self.size, lo:hi])
+        self.barrier()
+        total = rows[self.size].view()
+        total.flags.writeable = False
+        return total
+
+    def _map(self, nbytes: int) -> mmap.mmap:
+        """A new shared block of ``nbytes`` (collective): rank 0 makes a file (``_block_folder``), sends its path;
         every rank maps it; rank 0 then removes the name."""
-        if self.block is not None and len(self.block) >= nbytes:
-            return
+        nbytes = max(nbytes, 1)  # (mmap refuses 0 bytes)
         if self.rank == 0:
             fd, path = tempfile.mkstemp(prefix="numpy2gpt-ranks-", dir=_block_folder(nbytes))
             os.ftruncate(fd, nbytes)
-            self.block = mmap.mmap(fd, nbytes)
+            block = mmap.mmap(fd, nbytes)
             os.close(fd)
             self.bcast(path)
             self.barrier()
             os.unlink(path)  # the mappings stay; nothing is left behind however the job ends
-        else:
-            path = self.bcast(None)
-            with open(path, "r+b") as f:
-                self.block = mmap.mmap(f.fileno(), nbytes)
-            self.barrier()
+            return block
+        path = self.bcast(None)
+        with open(path, "r+b") as f:
+            block = mmap.mmap(f.fileno(), nbytes)
+        self.barrier()
+        return block
 
     def bcast(self, obj: Any) -> Any:
         if self.rank == 0:
