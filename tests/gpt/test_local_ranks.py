@@ -280,6 +280,7 @@ def test_procs_settings_that_cannot_work_are_refused():
 
 
 def test_procs_0_is_the_usable_cores_that_can_share_the_step(monkeypatch):
+    monkeypatch.setattr(local_ranks, "available_memory", lambda: 2**40)
     monkeypatch.setattr(t, "usable_cpus", lambda: 4)
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=12)) == 4
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=6)) == 3  # 6 rows share over 3, not 4
@@ -293,6 +294,29 @@ def test_procs_0_is_the_usable_cores_that_can_share_the_step(monkeypatch):
     assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=12)) == 1
     with pytest.raises(ValueError, match="procs is 2 under mpiexec: use one or the other"):
         t.resolve_procs(t.TrainConfig(procs=2, batch_size=12))
+
+
+def test_procs_0_starts_no_more_processes_than_fit_in_free_memory(monkeypatch, capsys):
+    monkeypatch.setattr(t, "usable_cpus", lambda: 8)
+    # GPT-2 124M: ~124 M parameters x 16 bytes (weights, gradients, AdamW moments) + 200 MB a process = 2.2 GB
+    gpt2 = t.TrainConfig(procs=0, batch_size=8, init_from="gpt2")
+    per_process = 16 * t.parameter_estimate(12, 768, 50257, 1024) + t.PROCESS_MEMORY
+    assert 2.1e9 < per_process < 2.3e9
+    for free_gb, expected in ((64, 8), (16, 3), (8, 1), (1, 1)):  # processes within half of the free memory
+        monkeypatch.setattr(local_ranks, "available_memory", lambda free_gb=free_gb: free_gb * 2**30)
+        assert t.resolve_procs(gpt2) == expected, free_gb
+    assert "procs 0: 1 process, not 8: each holds the model's weights" in capsys.readouterr().out
+    assert t.resolve_procs(t.TrainConfig(procs=0, batch_size=8)) == 2  # the default model: 213 MB a process
+    assert t.resolve_procs(t.TrainConfig(procs=4, batch_size=8, init_from="gpt2")) == 4  # explicit: as asked
+    monkeypatch.setattr(local_ranks, "available_memory", lambda: None)  # unknown (not Linux): the cores decide
+    assert t.resolve_procs(gpt2) == 8
+
+
+def test_available_memory_is_what_meminfo_and_a_cgroup_limit_leave():
+    free = local_ranks.available_memory()
+    with open("/proc/meminfo") as f:
+        meminfo = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
+    assert free is not None and 0 < free <= meminfo["MemAvailable"] * 1.1  # (it moves between the two reads)
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ This module holds:
                 that dies shows as the end of its pipe)
     launch()    start the ranks and run ``target(world)`` on each; if any rank fails, all of them end and rank 0
                 raises ``RankFailedError`` naming it
+    available_memory()  what the machine can still give (how many ranks fit: ``train.resolve_procs``)
 """
 
 from __future__ import annotations
@@ -185,6 +186,25 @@ def _block_folder(nbytes: int) -> str | None:
     return "/dev/shm" if shm.f_bavail * shm.f_frsize >= 2 * nbytes else None
 
 
+def available_memory() -> int | None:
+    """Bytes this machine can still give to new processes: ``MemAvailable`` (/proc/meminfo), within what a cgroup v2
+    memory limit leaves (``memory.max`` - ``memory.current``, e.g. ``docker --memory``); None off Linux."""
+    sizes = []
+    try:
+        with open("/proc/meminfo") as f:
+            sizes += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f, open("/sys/fs/cgroup/memory.current") as g:
+            limit = f.read().strip()
+            if limit != "max":
+                sizes.append(max(0, int(limit) - int(g.read())))
+    except (OSError, ValueError):
+        pass
+    return min(sizes) if sizes else None
+
+
 def launch(size: int, target: Callable[[World], T]) -> T:
     """Run ``target(world)`` on ``size`` ranks of this machine: rank 0 in this process, ranks 1..size-1 in new
     processes (multiprocessing's "spawn": fresh interpreters, no state shared by accident); returns rank 0's
@@ -232,4 +252,4 @@ def _exit_with(sentinel: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-__all__ = ["LocalComm", "RankFailedError", "launch"]
+__all__ = ["LocalComm", "RankFailedError", "available_memory", "launch"]

@@ -33,6 +33,8 @@ MODEL_NAMES = {
     "gpt2-large": ("openai-community/gpt2-large", "gpt2-large"),
     "gpt2-xl": ("openai-community/gpt2-xl", "gpt2-xl"),
 }
+MODEL_SIZES = {"gpt2": (12, 768), "gpt2-medium": (24, 1024), "gpt2-large": (36, 1280), "gpt2-xl": (48, 1600)}
+# (n_layer, n_embd) of each name, for estimates made before its weights are read (vocabulary 50257, context 1024)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 SKIPPED_SUFFIXES = (".attn.bias", ".attn.masked_bias")

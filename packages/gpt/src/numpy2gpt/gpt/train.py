@@ -46,6 +46,7 @@ from numpy2gpt.gpt.metrics import (
     write_metrics,
 )
 from numpy2gpt.gpt.model import GPT, GPTConfig
+from numpy2gpt.gpt.pretrained import MODEL_SIZES
 from numpy2gpt.nn import optim
 from numpy2gpt.nn.optim.lr_scheduler import cosine_warmup_lr
 from numpy2gpt.nn.serialization import remove_stale_temporaries
@@ -54,6 +55,7 @@ from numpy2gpt.nn.utils import clip_grad_norm_
 
 MODEL_FIELDS = ("n_layer", "n_head", "n_embd", "block_size", "bias", "dropout")
 MAX_AUTO_PROCS = 8  # procs 0 starts at most this many (each holds a copy of the model and its AdamW moments)
+PROCESS_MEMORY = 200 * 2**20  # what a rank takes besides its model: the interpreter, NumPy, numpy2gpt, buffers
 EXPLODED = 1000.0  # a checkpoint's weights stay within this factor of the largest weight at the start of the run
 
 
@@ -288,7 +290,7 @@ def resolve_procs(config: TrainConfig) -> int:
     quota: ``nn.threads.usable_cpus``), at most MAX_AUTO_PROCS and as many as can share the step, and 1 under
     mpiexec (its ranks are the processes) and on a GPU. Cores busy with other work count too: processes that wait
     for each other block instead of spinning, so beside busy ones they still get their share of the machine
-    (benchmarks/results/data_parallel_load.md)."""
+    (benchmarks/results/data_parallel_load.md). And no more than fit in the memory free now (``procs_that_fit``)."""
     if config.procs > 1 and distributed.launched_world_size() > 1:
         raise ValueError(f"procs is {config.procs} under mpiexec: use one or the other (procs 1 with mpiexec)")
     if config.procs or distributed.launched_world_size() > 1 or config.device != "cpu":
@@ -296,7 +298,31 @@ def resolve_procs(config: TrainConfig) -> int:
     n = min(usable_cpus(), MAX_AUTO_PROCS)
     while n > 1 and not distributed.can_share(n, config.gradient_accumulation_steps, config.batch_size):
         n -= 1
-    return n
+    fit = procs_that_fit(config)
+    if fit < n:
+        log(f"procs 0: {fit} process{'es' if fit > 1 else ''}, not {n}: each holds the model's weights, gradients "
+            f"and AdamW moments, and more would not fit in the memory free now")  # fmt: skip
+    return min(n, fit)
+
+
+def procs_that_fit(config: TrainConfig) -> int:
+    """How many processes may each hold a copy of the training state (16 bytes per float32 parameter: weights,
+    gradients, AdamW's two moments) and ``PROCESS_MEMORY`` within half of the memory free now; the other half is
+    left for the activations (the same in all: each process computes 1/N of the batch) and everything else."""
+    free = local_ranks.available_memory()
+    if free is None:
+        return MAX_AUTO_PROCS
+    n_layer, n_embd = MODEL_SIZES.get(config.init_from, (config.n_layer, config.n_embd))
+    gpt2 = config.init_from in MODEL_SIZES or config.tokenizer == "gpt2"
+    vocab = 50257 if gpt2 else config.vocab_size if config.tokenizer == "bpe" else 256  # (char: at most ~256)
+    block = 1024 if config.init_from in MODEL_SIZES else config.block_size
+    per_process = 16 * parameter_estimate(n_layer, n_embd, vocab, block) + PROCESS_MEMORY
+    return max(1, free // 2 // per_process)
+
+
+def parameter_estimate(n_layer: int, n_embd: int, vocab_size: int, block_size: int) -> int:
+    """A GPT's parameters, about 12 L C^2 + (V + T) C (the blocks' matrices, the token and position embeddings)."""
+    return 12 * n_layer * n_embd**2 + (vocab_size + block_size) * n_embd
 
 
 def train_world(config: TrainConfig, world: distributed.World) -> TrainResult:
@@ -442,7 +468,7 @@ def init_model(config: TrainConfig, vocab_size: int, checkpoint: dict[str, Any] 
 def check_fits_in_memory(c: GPTConfig) -> None:
     """Refuse, before allocating it, a model whose training state alone (weights, gradients and AdamW's two
     moments: 16 bytes per float32 parameter, ~12 L C^2 + (V + T) C parameters) exceeds this machine's memory."""
-    n = 12 * c.n_layer * c.n_embd**2 + (c.vocab_size + c.block_size) * c.n_embd
+    n = parameter_estimate(c.n_layer, c.n_embd, c.vocab_size, c.block_size)
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, OSError, ValueError):  # no sysconf (Windows): let the allocation decide
