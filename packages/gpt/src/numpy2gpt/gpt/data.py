@@ -275,16 +275,7 @@ def prepare(
         n, n_chars, sha256 = encode_to_file(tok, chunks(), tokens)
         if n_chars == 0:
             raise ValueError(f"the corpus is empty: {corpus.source}")
-        n_train = int(n * (1.0 - val_fraction))
-        n_val = n - n_train
-        need = (block_size + 1) if block_size is not None else 2
-        if min(n_train, n_val) < need:
-            why = f"block_size + 1 = {need}" if block_size is not None else f"{need}"
-            raise ValueError(
-                f"corpus too short: {n} tokens ({corpus.source}) split into {n_train} train and {n_val} val tokens "
-                f"(val_fraction={val_fraction}), but each split needs at least {why} tokens; use a longer text"
-                + (" or a smaller block_size" if block_size is not None else "")
-            )
+        n_train = _split_sizes(n, val_fraction, block_size, corpus.source)
         # Retire the old meta.json first: from here to the end the folder reads as "not prepared".
         with contextlib.suppress(FileNotFoundError):
             (out / "meta.json").unlink()
@@ -315,11 +306,27 @@ def prepare(
         "corpus_sha256": sha256,
         "val_fraction": val_fraction,
         "train_tokens": n_train,
-        "val_tokens": n_val,
+        "val_tokens": n - n_train,
     }
     with atomic_write(out / "meta.json") as f:  # last: a folder with a meta.json is complete
         f.write((json.dumps(meta, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     return out
+
+
+def _split_sizes(n: int, val_fraction: float, block_size: int | None, source: str) -> int:
+    """The train split's share of ``n`` tokens (the rest is val); an error naming the corpus when a split would hold
+    fewer than ``block_size + 1`` tokens (one training window), or 2 without a block size."""
+    n_train = int(n * (1.0 - val_fraction))
+    n_val = n - n_train
+    need = (block_size + 1) if block_size is not None else 2
+    if min(n_train, n_val) < need:
+        why = f"block_size + 1 = {need}" if block_size is not None else f"{need}"
+        raise ValueError(
+            f"corpus too short: {n} tokens ({source}) split into {n_train} train and {n_val} val tokens "
+            f"(val_fraction={val_fraction}), but each split needs at least {why} tokens; use a longer text"
+            + (" or a smaller block_size" if block_size is not None else "")
+        )
+    return n_train
 
 
 def load_meta(data_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -4,7 +4,7 @@
 
     data      prepare the corpus unless done (data.ensure_data), map train.bin / val.bin
     model     from scratch, from a checkpoint (--resume) or from GPT-2's weights; AdamW
-    loop      every eval_interval: estimate_loss (its own random stream), save_run if val improved
+    loop      (train_loop) every eval_interval: estimate_loss (its own random stream), save_run if val improved
               lr = get_lr(iter_num) (warmup + cosine decay), in every param group
               forward_backward: gradient accumulation over micro-batches (loss / steps, backward)
               optimizer_step: clip the gradient norm, AdamW step, zero the gradients
@@ -380,8 +380,14 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
         f"{run.tokens_per_iter:,} tokens per iteration; float32 matmul peak of this machine: "
         f"{run.peak_flops / 1e9:.1f} GFLOP/s"
     )
+    return train_loop(run)
 
-    # ---- the loop
+
+def train_loop(run: Run) -> TrainResult:
+    """The loop: evaluate every ``eval_interval`` iterations (and save), else one optimizer step (learning rate,
+    forward and backward over the micro-batches, the gradients averaged over the ranks, clip, AdamW) and a log
+    line every ``log_interval``; then ``finish``."""
+    config, model, optimizer, world = run.config, run.model, run.optimizer, run.world
     if run.resumed and run.iter_num >= config.max_iters:
         log(
             f"the checkpoint is already at iteration {run.iter_num} (max_iters {config.max_iters}): nothing to "
@@ -405,7 +411,7 @@ def train_rank(config: TrainConfig, world: distributed.World) -> TrainResult:
             lr = get_lr(run.iter_num, config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            lossf = forward_backward(model, splits["train"], config, run.iter_num, world)
+            lossf = forward_backward(model, run.splits["train"], config, run.iter_num, world)
             (lossf,) = average(lossf)  # the gradients and the loss, averaged over the ranks
             optimizer_step(model, optimizer, config.grad_clip, run.iter_num)
             run.iter_num += 1
