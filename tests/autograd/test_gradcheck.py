@@ -82,3 +82,31 @@ def test_non_float_arguments_pass_through():
 
 def test_multiple_outputs():
     assert ag.gradcheck(lambda x: x.reshape(2, 3).split([1, 2], axis=1), np.arange(6.0))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a: np.asfortranarray(a),  # its float64 copy stays Fortran-ordered
+        lambda a: a.T,  # a transposed view
+        lambda a: a[:, ::-1],  # negative strides
+        lambda a: np.ascontiguousarray(a),
+    ],
+    ids=["fortran", "transposed", "reversed", "contiguous"],
+)
+def test_the_numeric_gradient_sees_every_element_of_any_layout(make):
+    x = make(np.random.default_rng(0).standard_normal((3, 4)))
+    assert ag.gradcheck(lambda t: Cube()(t).sum(), x)  # (once the numeric gradient was 0 for a Fortran array)
+    with pytest.raises(GradcheckError, match=r"analytic .*, numeric "):
+        ag.gradcheck(lambda t: DoubledCube()(t).sum(), x)  # and a wrong gradient is still caught
+
+
+class DoubledCube(Function):
+    """y = x**3 with the gradient doubled (wrong): 6 x**2 dy."""
+
+    def forward(self, x):
+        return x**3
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        return gy * 6.0 * x * x

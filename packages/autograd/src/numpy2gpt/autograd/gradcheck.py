@@ -31,6 +31,27 @@ def _scalar(out: Any, weights: list[np.ndarray]) -> Tensor:
     return total
 
 
+def _numeric_gradient(
+    fn: Callable[..., Any], args: list[Any], i: int, weights: list[np.ndarray], eps: float
+) -> np.ndarray:
+    """d loss / d args[i] by central differences, one element at a time: (loss(x + eps) - loss(x - eps)) / (2 eps),
+    where loss = sum over fn's outputs of weights * output (``_scalar``). Elements are changed in place by index,
+    so ``fn`` sees the float64 copy in the layout the input had (Fortran order stays Fortran order)."""
+    x = args[i].data
+    numeric = np.zeros(x.shape, dtype=x.dtype)
+    for j in np.ndindex(x.shape):
+        orig = x[j]
+        x[j] = orig + eps
+        with no_grad():
+            plus = _scalar(fn(*args), weights).item()
+        x[j] = orig - eps
+        with no_grad():
+            minus = _scalar(fn(*args), weights).item()
+        x[j] = orig
+        numeric[j] = (plus - minus) / (2 * eps)
+    return numeric
+
+
 def gradcheck(
     fn: Callable[..., Any],
     *inputs: Any,
@@ -74,18 +95,7 @@ def gradcheck(
     for i, g in zip(wrt, analytic, strict=True):
         x = args[i].data
         g = np.zeros_like(x) if g is None else g.data
-        numeric = np.zeros_like(x)
-        flat = x.reshape(-1)
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            with no_grad():
-                plus = _scalar(fn(*args), weights).item()
-            flat[j] = orig - eps
-            with no_grad():
-                minus = _scalar(fn(*args), weights).item()
-            flat[j] = orig
-            numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+        numeric = _numeric_gradient(fn, args, i, weights, eps)
         err = np.abs(g - numeric)
         excess = err - (atol + rtol * np.abs(numeric))
         if excess.size and excess.max() > 0:
