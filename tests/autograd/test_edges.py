@@ -181,6 +181,7 @@ EMPTY_OPS = {
 }
 
 
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")  # torch's var/std, on purpose
 @pytest.mark.parametrize("name", list(EMPTY_OPS))
 def test_size_zero_axes_forward_and_backward_like_torch(name):
     fn = EMPTY_OPS[name]
@@ -332,6 +333,7 @@ def test_scalars_do_not_widen_a_tensor_of_their_kind(name):
     [[np.float64(1.5), np.float64(2.5)], [[np.float64(1)]], [1, np.float64(2)], [np.float32(1), np.float64(2)],
      [np.ones(2), np.ones(2)], [0.5, 1.5], [np.float32(1), 2.0], (1.0, 2.0), [np.float32(1.0)], [1, 2]],
 )  # fmt: skip
+@pytest.mark.filterwarnings("ignore:Creating a tensor from a list of numpy.ndarrays:UserWarning")  # torch's advice
 def test_list_dtype_follows_its_elements_like_torch(data):
     """H2's P6: a list of NumPy float64 results (``[a.mean(), a.std()]``) stays float64; Python floats become the
     default dtype."""
