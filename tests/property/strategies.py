@@ -13,10 +13,11 @@ and size-1 axes, broadcasting, axis forms, dtypes) and the memory layout of the 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from hypothesis import strategies as st
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -24,8 +25,21 @@ INTS = (np.dtype(np.int64), np.dtype(np.int32))
 LAYOUTS = ("contiguous", "noncontiguous", "negative", "fortran", "readonly")
 
 
-def budget(n: int) -> settings:
-    """Fixed seed, ``n`` examples, no deadline (a loaded CI machine is not a failure)."""
+def budget(n: int) -> Any:
+    """Fixed seed, ``n`` examples, no deadline (a loaded CI machine is not a failure).
+
+    Local exploration only (CI sets neither, and without them the settings are exactly these):
+    ``NUMPY2GPT_PROPERTY_SEED=k`` draws from seed k instead of the test's fixed one, and
+    ``NUMPY2GPT_PROPERTY_TIMES=m`` runs m times ``n`` examples.
+    """
+    fixed = _settings(n * int(os.environ.get("NUMPY2GPT_PROPERTY_TIMES") or 1))
+    chosen = os.environ.get("NUMPY2GPT_PROPERTY_SEED")
+    if not chosen:
+        return fixed
+    return lambda test: seed(int(chosen))(fixed(test))
+
+
+def _settings(n: int) -> settings:
     return settings(
         max_examples=n,
         derandomize=True,
