@@ -232,6 +232,29 @@ def test_division_gradient_does_not_overflow():
     np.testing.assert_allclose(b.grad.data, tb.grad.numpy(), rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log:RuntimeWarning")  # db at a = -2: nan, as torch
+def test_pow_gradient_where_the_exponent_is_zero_follows_torch():
+    """Where b == 0, PyTorch's da is where(b == 0, 0, dy * b * a**(b-1)): 0 whatever dy, and so are its own
+    derivatives. numpy2gpt's d(da)/db there was dy (the b factor's), found by the property test of third
+    derivatives ((x0**2 + 1) ** tanh(x0 - x1) with x0 == x1); with a < 0 its d(db)/da was nan, not a**b / a."""
+    a0, b0 = np.array([2.0, 0.5, -2.0, 3.0]), np.array([0.0, 0.0, 0.0, 1.5])
+    a, b = Tensor(a0, requires_grad=True), Tensor(b0, requires_grad=True)
+    ta, tb = torch.tensor(a0, requires_grad=True), torch.tensor(b0, requires_grad=True)
+    ga, gb = ag.grad((a**b).sum(), [a, b], create_graph=True)
+    tga, tgb = torch.autograd.grad((ta**tb).sum(), (ta, tb), create_graph=True)
+    np.testing.assert_allclose(ga.data, tga.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(gb.data, tgb.detach().numpy(), rtol=1e-14, equal_nan=True)
+    h_ab, t_ab = ag.grad(ga.sum(), b)[0], torch.autograd.grad(tga.sum(), tb, retain_graph=True)[0]
+    positive = [0, 1, 3]  # (at a = -2 PyTorch's is 0 * log(-2) = nan, numpy2gpt's 0)
+    np.testing.assert_allclose(h_ab.data[positive], t_ab.numpy()[positive], rtol=1e-14)  # 0 where b == 0: was 1
+    h_ba, t_ba = ag.grad(gb[:3].sum(), a)[0], torch.autograd.grad(tgb[:3].sum(), ta)[0]
+    np.testing.assert_allclose(h_ba.data, t_ba.numpy(), rtol=1e-14)  # 1 / a where b == 0: was nan at a = -2
+    x, tx = Tensor(a0, requires_grad=True), torch.tensor(a0, requires_grad=True)
+    (gx,) = ag.grad(x ** Tensor(b0), x, grad_outputs=[Tensor(np.full(4, np.inf))])
+    (tgx,) = torch.autograd.grad(tx ** torch.tensor(b0), tx, torch.full((4,), np.inf, dtype=torch.float64))
+    np.testing.assert_array_equal(gx.data, tgx.numpy())  # 0 where b == 0 even for an infinite dy: was nan
+
+
 # -- 7. what a Tensor holds ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("scalar", [np.float32(5), np.float64(2.5), np.int64(3), np.bool_(True)])
 def test_numpy_scalars_become_writable_0d_arrays(scalar):

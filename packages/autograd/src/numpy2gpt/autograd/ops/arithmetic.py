@@ -118,6 +118,11 @@ class Pow(Function):
     Two places where the formulas would give nan, both handled as PyTorch does: where b == 0 the true da is
     0 (y = 1 whatever a), not 0 * 0**-1 = 0 * inf; where a == 0 and b >= 0 the true db is 0, not the
     0 * log(0) = 0 * -inf of the formula.
+
+    Where b == 0, da is PyTorch's where(b == 0, 0, dy * b * a**(b-1)), computed as where(b == 0, 0, dy) * b *
+    a**(b-1) (no inf * 0 to warn about): a constant 0 there, whatever dy (nan or inf included), so its own
+    derivatives are 0 too: d(da)/db is 0 where b == 0 (the formula's would be dy / a), and d(db)/da is
+    dy * a**b / a alone (the formula's nan * 0 term is dropped where log(a) is nan).
     """
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -131,8 +136,9 @@ class Pow(Function):
         need_a, need_b = self.needs_input_grad
         ga = None
         if need_a:
-            safe_b = where(b.data == 0, 1.0, b)  # b * a**(b-1) is then 0 * a**0 = 0 where b == 0
-            ga = sum_to(gy * b * a ** (safe_b - 1.0), a.shape)
+            zero_b = b.data == 0
+            safe_b = where(zero_b, 1.0, b)  # a**0 there, never 0**-1 = inf
+            ga = sum_to(where(zero_b, 0.0, gy) * b * a ** (safe_b - 1.0), a.shape)  # 0 * 0 * a**0, even for dy = inf
         gb = None
         if need_b:
             flat = (a.data == 0) & (b.data >= 0)
