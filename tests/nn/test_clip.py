@@ -152,6 +152,29 @@ def test_nonfinite_norm_makes_the_gradients_what_torch_makes_them(bad, norm_type
     assert np.isnan(params[0].grad.data).all() == np.isnan(bad)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # (1e30 ** 2 of the two norms: inf)
+@pytest.mark.parametrize("value", [1e30, -1e30, 1e-30])
+@pytest.mark.parametrize("norm_type", [2.0, 3.0, 0.5])
+@pytest.mark.parametrize("shape", [(), (1, 1)])
+def test_norm_of_one_element_is_its_absolute_value_like_torch(value, norm_type, shape):
+    """PyTorch's norm of one element is |g|, never (|g|^p)^(1/p): a float32 gradient 1e30 has norm 1e30 (was inf,
+    its square overflowing, and every gradient nan after clipping), 1e-30 has 1e-30 (was 0). Found by the property
+    test of clip_grad_norm_ (a 0-d gradient holding 1e30)."""
+    torch = pytest.importorskip("torch")
+    g = np.full(shape, value, np.float32)
+    p = Tensor(np.zeros(shape, np.float32), requires_grad=True)
+    p.grad = Tensor(g.copy())
+    t = torch.zeros(shape, requires_grad=True)
+    t.grad = torch.tensor(g)
+    total = utils.clip_grad_norm_([p], 0.1, norm_type=norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_([t], 0.1, norm_type=norm_type, foreach=False)
+    assert total == ttotal.item() == abs(float(np.float32(value)))
+    np.testing.assert_allclose(p.grad.data, t.grad.numpy(), rtol=1e-6)
+    two = torch.stack([torch.linalg.vector_norm(torch.tensor(g), norm_type), torch.tensor(3.0)])
+    expected = torch.linalg.vector_norm(two, norm_type).item()  # two norms are raised to p: 1e30 ** 2 is inf
+    np.testing.assert_allclose(utils.get_total_norm([g, np.float32(3.0)], norm_type), expected, rtol=1e-6)
+
+
 def test_exported_from_optim():
     assert optim.clip_grad_norm_ is utils.clip_grad_norm_
 

@@ -88,11 +88,21 @@ def get_total_norm(tensors: Iterable[Tensor | np.ndarray], norm_type: float = 2.
     if not arrays:
         return np.float32(0.0)
     xp = get_array_module(*arrays)
-    if xp is not np:  # on a GPU: CuPy's linalg.norm of each flattened array, and of their norms (a 0-d GPU array)
-        norms = [xp.linalg.norm(a.reshape(-1), ord=norm_type) for a in arrays]
-        return xp.linalg.norm(xp.stack(norms), ord=norm_type)
-    norms = [np.linalg.vector_norm(a, ord=norm_type) for a in arrays]
-    return np.linalg.vector_norm(np.stack(norms), ord=norm_type)
+    return _vector_norm(xp.stack([_vector_norm(a, norm_type) for a in arrays]), norm_type)
+
+
+def _vector_norm(a: np.ndarray, p: float) -> np.floating:
+    """||a||_p over all of ``a``'s elements: (sum_j |a_j|^p)^(1/p), max_j |a_j| for p = inf.
+
+    One element's norm is |a| itself (p != 0; the 0-"norm" counts nonzeros), never (|a|^p)^(1/p), as in PyTorch:
+    a float32 gradient of 1e30 has norm 1e30, where squaring it overflows to inf (and 1e-30 underflows to 0).
+    """
+    xp = get_array_module(a)
+    if a.size == 1 and p != 0:
+        return xp.abs(a.reshape(()))
+    if xp is not np:  # on a GPU: CuPy's linalg.norm of the flattened array (a 0-d GPU array)
+        return xp.linalg.norm(a.reshape(-1), ord=p)
+    return np.linalg.vector_norm(a, ord=p)
 
 
 def clip_grad_norm_(
