@@ -26,21 +26,23 @@ from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.nn.functional as F  # noqa: E402, N812 - the usual alias
 from numpy2gpt.autograd import Tensor  # noqa: E402
-from tests.property.differential import assert_like_torch  # noqa: E402
+from tests.property.differential import assert_like_torch, assert_like_torch_or_float64  # noqa: E402
 from tests.property.strategies import FLOATS, arrays, broadcastable, budget, shapes  # noqa: E402
 
 TF = torch.nn.functional
 C = F.composed
 
 
-def both(data: Any, fused: Any, composed: Any, theirs: Any, xs: list[np.ndarray], scale: float = 1.0) -> None:
+def both(data: Any, fused: Any, composed: Any, theirs: Any, xs: list[np.ndarray], scale: float = 1.0,
+         check: Any = assert_like_torch) -> None:  # fmt: skip
     """The fused op to first order, or its composed twin to second order (one of the two per example); some
-    inputs may be constants (requires_grad=False)."""
+    inputs may be constants (requires_grad=False). ``check`` compares (``assert_like_torch`` or its variant
+    falling back on PyTorch's float64)."""
     frozen = data.draw(st.lists(st.booleans(), max_size=len(xs)), "inputs without requires_grad")
     if data.draw(st.booleans(), "composed"):
-        assert_like_torch(composed, theirs, xs, second=True, scale=scale, frozen=frozen)
+        check(composed, theirs, xs, second=True, scale=scale, frozen=frozen)
     else:
-        assert_like_torch(fused, theirs, xs, scale=scale, frozen=frozen)
+        check(fused, theirs, xs, scale=scale, frozen=frozen)
 
 
 @given(st.data())
@@ -99,8 +101,11 @@ def test_layer_norm(data: Any) -> None:
     if affine == "both":
         xs.append(data.draw(arrays(norm, dtype), "bias"))
     spec = norm[0] if k == 1 and data.draw(st.booleans(), "as an int") else norm
+    # Over one element (or nearly equal ones) x - mean is 0 (or tiny) and rstd up to 1/sqrt(eps): PyTorch's
+    # float32 gradient is then its own rounding times 316 (3e-5 where the exact, float64, gradient is 0).
     both(data, lambda t, *wb: F.layer_norm(t, spec, *wb, eps=eps), lambda t, *wb: C.layer_norm(t, spec, *wb, eps=eps),
-         lambda t, *wb: TF.layer_norm(t, norm, *wb, eps=eps), xs, scale=10)  # fmt: skip
+         lambda t, *wb: TF.layer_norm(t, norm, *wb, eps=eps), xs, scale=10,
+         check=assert_like_torch_or_float64)  # fmt: skip
 
 
 @given(st.data())

@@ -21,7 +21,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
 import numpy2gpt.nn.functional as F  # noqa: E402, N812
-from tests.property.differential import assert_like_torch  # noqa: E402
+from tests.property.differential import assert_like_torch, assert_like_torch_or_float64  # noqa: E402
 from tests.property.strategies import FLOATS, budget, relayout, shapes  # noqa: E402
 
 pytestmark = [
@@ -93,10 +93,14 @@ def special_arrays(draw: Any, shape: tuple[int, ...], dtype: Any, pool: tuple[fl
 @given(st.data())
 @budget(200)
 def test_unary_special(data: Any) -> None:
-    ours, theirs, pool = UNARY[data.draw(st.sampled_from(sorted(UNARY)), "op")]
+    name = data.draw(st.sampled_from(sorted(UNARY)), "op")
+    ours, theirs, pool = UNARY[name]
     shape = data.draw(shapes(min_dims=1, max_dims=3, min_side=1), "shape")
     x = data.draw(special_arrays(shape, data.draw(st.sampled_from(FLOATS), "dtype"), pool), "x")
-    assert_like_torch(ours, theirs, [x], scale=10)
+    # std of subnormals: PyTorch's float32 gradient dy / (2 std) overflows (std(-0.0, -1e-40) = 7e-41: ±inf), where
+    # its float64 one, and numpy2gpt's (which scales d = x - mean first), is ±0.707 dy: compared to float64 there
+    check = assert_like_torch_or_float64 if name == "std" else assert_like_torch
+    check(ours, theirs, [x], scale=10)
 
 
 @given(st.data())
