@@ -56,6 +56,26 @@ def test_gelu_large_matches_composed_float64(approximate):
     _compare_composed(lambda t: F.gelu(t, approximate), lambda t: C.gelu(t, approximate), [x])
 
 
+def test_gelu_tanh_float32_is_accurate_in_both_tails():
+    """0.5 (1 + tanh u) lost the derivative's digits where tanh u is near -1: at x = -5.4177 the float32 gradient
+    was -1.24e-6 against the exact -8.7e-8 (PyTorch's float32 kernel gives 0); sigmoid(2u) from exp(-2|u|) keeps
+    them, in both tails and in y as well. The reference is the same math in float64 (PyTorch's float64 kernel,
+    through 1 + tanh, gives 0 for y below x = -9). In the left tail y's relative error grows as 2 |u| times u's
+    float32 rounding (exp(-2|u|) of a rounded u), as any float32 exp of a float32 argument does."""
+    x = np.concatenate([np.linspace(-12, 12, 24_001), [-5.4177]]).astype(np.float32)
+    y, (g,) = _run(lambda t: F.gelu(t, "tanh"), [x], gy_seed=3)
+    gy = np.random.default_rng(3).standard_normal(x.shape).astype(np.float32).astype(np.float64)
+    x64 = x.astype(np.float64)
+    k = np.sqrt(2 / np.pi)
+    u = k * (x64 + 0.044715 * x64**3)
+    with np.errstate(over="ignore"):
+        h = 1 / (1 + np.exp(-2 * u))  # sigmoid(2u) = 0.5 (1 + tanh(u))
+    dydx = h + x64 * k * (1 + 3 * 0.044715 * x64**2) * 2 * h * (1 - h)
+    bound = 4e-7 * (1 + 2 * np.abs(u)) * np.abs(x64 * h) + 1e-37
+    assert np.all(np.abs(y - x64 * h) <= bound), np.max(np.abs(y - x64 * h) / bound)
+    np.testing.assert_allclose(g, gy * dydx, rtol=2e-6, atol=3e-7)  # (|dy| up to 4: ~1e-7 in dy/dx)
+
+
 def test_gelu_large_noncontiguous_input():
     x = np.random.default_rng(1).standard_normal((600, 500)).astype(np.float32).T  # a transposed view
     y, (g,) = _run(F.gelu, [x])
