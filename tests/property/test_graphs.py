@@ -126,7 +126,10 @@ def test_backward_accumulates_into_leaves(data: Any) -> None:
     steps = data.draw(programs(), "program")
     ours = [ag.Tensor(x, requires_grad=True) for x in xs]
     theirs = [to_torch(x, True) for x in xs]
-    y, yt = run(OURS, steps, *ours), run(THEIRS, steps, *theirs)
+    # NumPy's promotion, which numpy2gpt follows: a 0-d float64 leaf widens float32 ones (PyTorch's would not), so
+    # PyTorch computes in np.result_type too, through casts that carry each gradient back in its leaf's dtype.
+    common = getattr(torch, str(np.result_type(*xs)))
+    y, yt = run(OURS, steps, *ours), run(THEIRS, steps, *(t.to(common) for t in theirs))
     g = np.random.default_rng(0).standard_normal(y.shape).astype(y.dtype)
     for _ in range(2):
         y.backward(ag.Tensor(g), retain_graph=True)
