@@ -60,7 +60,7 @@ def test_gelu_tanh_float32_is_accurate_in_both_tails():
     """0.5 (1 + tanh u) lost the derivative's digits where tanh u is near -1: at x = -5.4177 the float32 gradient
     was -1.24e-6 against the exact -8.7e-8 (PyTorch's float32 kernel gives 0); sigmoid(2u) from exp(-2|u|) keeps
     them, in both tails and in y as well. The reference is the same math in float64 (PyTorch's float64 kernel,
-    through 1 + tanh, gives 0 for y below x = -9). In the left tail y's relative error grows as 2 |u| times u's
+    through 1 + tanh, gives 0 for y below x = -7.1). In the left tail y's relative error grows as 2 |u| times u's
     float32 rounding (exp(-2|u|) of a rounded u), as any float32 exp of a float32 argument does."""
     x = np.concatenate([np.linspace(-12, 12, 24_001), [-5.4177]]).astype(np.float32)
     y, (g,) = _run(lambda t: F.gelu(t, "tanh"), [x], gy_seed=3)
