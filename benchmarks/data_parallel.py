@@ -311,8 +311,7 @@ def load_rows(names: list[str], contestants: list, results: dict, busy_counts: l
 
 
 def run(names: list[str], ranks: int, rounds: int, warmup: int, steps: dict[str, int], torch_too: bool,
-        command: str, busy_counts: list[int], short: bool = False) -> str:  # fmt: skip
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        command: str, busy_counts: list[int], cores: int, short: bool = False) -> str:  # fmt: skip
     load = os.getloadavg()[0]
     contestants = [("numpy", 1, cores), ("local", ranks, 1)]
     if short:
@@ -418,7 +417,8 @@ def main() -> None:
     command = "".join(f" {a}" for i, a in enumerate(sys.argv[1:]) if "--out" not in (a, sys.argv[i]))
     if args.busy[0] != 0:
         parser.error("the first --busy count must be 0: the quiet reference")
-    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command, args.busy, args.short) + "\n"
+    report = run(names, args.ranks, rounds, warmup, steps, not args.no_torch, command, args.busy, cores, args.short)
+    report += "\n"
     print(report)
     if not args.quick:
         import _common  # only now: the parent process must not pin BLAS threads before its workers start

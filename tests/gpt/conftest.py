@@ -13,8 +13,9 @@ def one_process(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def corpus(tmp_path_factory):
-    """2000 random words of 16 in sentences of 8: a corpus for the data-parallel tests' tiny runs."""
+def word_corpus(tmp_path_factory):
+    """2000 random words of 16 in sentences of 8: a corpus for the data-parallel tests' tiny runs (named apart
+    from test_train.py's own module-level `corpus`)."""
     import numpy as np
 
     words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "wizards",

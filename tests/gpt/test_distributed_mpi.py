@@ -188,13 +188,13 @@ def weights(out_dir: Path) -> dict:
     ],
     ids=["2x(B/2)-vs-1xB", "accumulation-4"],
 )
-def test_two_ranks_train_like_one_process(tmp_path, corpus, one, two):
+def test_two_ranks_train_like_one_process(tmp_path, word_corpus, one, two):
     """batch_draw='global': the 2 ranks see exactly the examples of one process, so the loss trace and the final
     weights agree with one process's to float32 rounding (only the order of the sums differs)."""
-    out, _ = mpirun(2, train_script(data_file=str(corpus), out_dir=str(tmp_path / "two"), batch_draw="global", **two),
-                    tmp_path)  # fmt: skip
+    script = train_script(data_file=str(word_corpus), out_dir=str(tmp_path / "two"), batch_draw="global", **two)
+    out, _ = mpirun(2, script, tmp_path)
     check(out)
-    train_here(data_file=str(corpus), out_dir=str(tmp_path / "one"), **one)
+    train_here(data_file=str(word_corpus), out_dir=str(tmp_path / "one"), **one)
     (steps1, evals1), (steps2, evals2) = trace(tmp_path / "one"), trace(tmp_path / "two")
     assert len(steps1) == len(steps2) == TINY["max_iters"] and len(evals1) == len(evals2) == 3
     np = pytest.importorskip("numpy")
@@ -209,7 +209,7 @@ def test_two_ranks_train_like_one_process(tmp_path, corpus, one, two):
 
 
 @pytest.mark.slow
-def test_numpy2gpt_train_on_two_ranks_prints_and_writes_on_rank_0_only(tmp_path, corpus):
+def test_numpy2gpt_train_on_two_ranks_prints_and_writes_on_rank_0_only(tmp_path, word_corpus):
     """`mpiexec -n 2 numpy2gpt train` (the console script's module), nanoGPT's batch draw (each rank its own stream)."""
     script = """
     import sys
@@ -217,7 +217,7 @@ def test_numpy2gpt_train_on_two_ranks_prints_and_writes_on_rank_0_only(tmp_path,
     t.measure_matmul_peak = lambda *a, **k: 1e10
     sys.exit(cli.main(sys.argv[1:]))
     """
-    flags = ["train", "--data-file", str(corpus), "--out-dir", str(tmp_path / "run"), "--batch-size", "4",
+    flags = ["train", "--data-file", str(word_corpus), "--out-dir", str(tmp_path / "run"), "--batch-size", "4",
              "--gradient-accumulation-steps", "2", "--max-iters", "6", "--eval-interval", "3", "--eval-iters", "2",
              "--log-interval", "1", "--warmup-iters", "2", "--lr-decay-iters", "6", "--n-layer", "1", "--n-head", "2",
              "--n-embd", "16", "--block-size", "16", "--no-progress", "--no-plot",
@@ -239,8 +239,8 @@ def test_numpy2gpt_train_on_two_ranks_prints_and_writes_on_rank_0_only(tmp_path,
 
 
 @pytest.mark.slow
-def test_resume_on_two_ranks_is_bit_exact_and_another_count_continues(tmp_path, corpus):
-    base = dict(data_file=str(corpus), batch_size=4, gradient_accumulation_steps=2)
+def test_resume_on_two_ranks_is_bit_exact_and_another_count_continues(tmp_path, word_corpus):
+    base = dict(data_file=str(word_corpus), batch_size=4, gradient_accumulation_steps=2)
     check(mpirun(2, train_script(out_dir=str(tmp_path / "whole"), **base), tmp_path)[0])
     check(mpirun(2, train_script(out_dir=str(tmp_path / "split"), max_iters=3, **base), tmp_path)[0])
     resumed = check(mpirun(2, train_script(out_dir=str(tmp_path / "split"), init_from="resume", **base), tmp_path)[0])
@@ -277,8 +277,8 @@ FAULT_IN_TRAIN = """
 
 
 @pytest.mark.slow
-def test_a_rank_failing_inside_train_ends_the_job_and_keeps_the_checkpoint(tmp_path, corpus):
-    settings = TINY | dict(data_file=str(corpus), out_dir=str(tmp_path / "run"), batch_size=4,
+def test_a_rank_failing_inside_train_ends_the_job_and_keeps_the_checkpoint(tmp_path, word_corpus):
+    settings = TINY | dict(data_file=str(word_corpus), out_dir=str(tmp_path / "run"), batch_size=4,
                            gradient_accumulation_steps=2, eval_interval=1, max_iters=50,
                            always_save_checkpoint=True)  # fmt: skip
     out, seconds = mpirun(2, FAULT_IN_TRAIN.format(settings=settings), tmp_path, timeout=90)
@@ -290,8 +290,8 @@ def test_a_rank_failing_inside_train_ends_the_job_and_keeps_the_checkpoint(tmp_p
     assert 1 <= load_checkpoint(tmp_path / "run")["iter_num"] <= 4  # the last one saved, intact
 
 
-def test_an_accumulation_count_the_ranks_cannot_share_is_refused(tmp_path, corpus):
-    out, _ = mpirun(2, train_script(data_file=str(corpus), out_dir=str(tmp_path / "run"), batch_size=3), tmp_path)
+def test_an_accumulation_count_the_ranks_cannot_share_is_refused(tmp_path, word_corpus):
+    out, _ = mpirun(2, train_script(data_file=str(word_corpus), out_dir=str(tmp_path / "run"), batch_size=3), tmp_path)
     assert out.returncode != 0
     assert "2 ranks cannot share a step of gradient_accumulation_steps=1 x batch_size=3" in out.stderr
     assert "--gradient-accumulation-steps 2" in out.stderr
@@ -311,10 +311,10 @@ REPLICAS = """
 
 
 @pytest.mark.slow
-def test_three_ranks_keep_bit_identical_replicas(tmp_path, corpus):
+def test_three_ranks_keep_bit_identical_replicas(tmp_path, word_corpus):
     """With more than 2 ranks the Allreduce combines partial sums; every rank must still get the same bits, or the
     model copies would drift apart step by step."""
-    settings = TINY | dict(data_file=str(corpus), out_dir=str(tmp_path / "run"), batch_size=2,
+    settings = TINY | dict(data_file=str(word_corpus), out_dir=str(tmp_path / "run"), batch_size=2,
                            gradient_accumulation_steps=3, max_iters=3)  # fmt: skip
     stdout = check(mpirun(3, REPLICAS.format(settings=settings), tmp_path)[0])
     assert "replicas 3 1" in stdout, stdout[-2000:]

@@ -182,11 +182,11 @@ def trace(out_dir: Path) -> list[float]:
 
 
 @pytest.mark.slow
-def test_two_processes_train_like_one_on_the_same_examples(tmp_path, corpus, monkeypatch):
+def test_two_processes_train_like_one_on_the_same_examples(tmp_path, word_corpus, monkeypatch):
     """batch_draw='global', one micro-batch of 8 rows: each process takes 4 of each batch's rows, and together they
     train on exactly one process's examples: the loss trace and weights agree to float32 rounding."""
     monkeypatch.setattr(t, "measure_matmul_peak", lambda *a, **k: 1e10)  # (rank 0 measures it; saves time)
-    base = TINY | dict(data_file=str(corpus), batch_size=8, gradient_accumulation_steps=1, batch_draw="global")
+    base = TINY | dict(data_file=str(word_corpus), batch_size=8, gradient_accumulation_steps=1, batch_draw="global")
     two = t.train(t.TrainConfig(**base, out_dir=str(tmp_path / "two"), procs=2))
     one = t.train(t.TrainConfig(**base, out_dir=str(tmp_path / "one")))
     steps1, steps2 = trace(tmp_path / "one"), trace(tmp_path / "two")
@@ -210,8 +210,8 @@ FLAGS = ["train", "--batch-size", "4", "--max-iters", "6", "--eval-interval", "3
 
 
 @pytest.mark.slow
-def test_numpy2gpt_train_procs_2_prints_and_writes_once(tmp_path, corpus):
-    flags = [*FLAGS, "--data-file", str(corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2"]
+def test_numpy2gpt_train_procs_2_prints_and_writes_once(tmp_path, word_corpus):
+    flags = [*FLAGS, "--data-file", str(word_corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2"]
     stdout = check(run_script(CLI, tmp_path, args=tuple(flags))[0])
     assert stdout.count("iter 6: loss") == 1 and stdout.count("saved checkpoint") == 2, stdout
     assert stdout.count("sample:") == 1 and "data-parallel over 2 processes on this machine" in stdout
@@ -223,15 +223,15 @@ def test_numpy2gpt_train_procs_2_prints_and_writes_once(tmp_path, corpus):
     assert ckpt["world_size"] == 2 and ckpt["iter_num"] == 6 and len(ckpt["rank_rng_states"]) == 2
 
 
-def test_a_step_the_processes_cannot_share_is_one_line_before_any_start(tmp_path, corpus):
-    flags = [*FLAGS, "--data-file", str(corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2",
+def test_a_step_the_processes_cannot_share_is_one_line_before_any_start(tmp_path, word_corpus):
+    flags = [*FLAGS, "--data-file", str(word_corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2",
              "--batch-size", "3"]  # fmt: skip
     out, _ = run_script(CLI, tmp_path, args=tuple(flags))
     assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
     assert "2 ranks cannot share a step of gradient_accumulation_steps=1 x batch_size=3" in out.stderr
 
 
-def test_a_worker_failing_in_numpy2gpt_train_is_its_message_then_one_line_from_rank_0(tmp_path, corpus):
+def test_a_worker_failing_in_numpy2gpt_train_is_its_message_then_one_line_from_rank_0(tmp_path, word_corpus):
     script = CLI.replace(
         "t.measure_matmul_peak = lambda *a, **k: 1e10",
         """t.measure_matmul_peak = lambda *a, **k: 1e10
@@ -243,7 +243,7 @@ def test_a_worker_failing_in_numpy2gpt_train_is_its_message_then_one_line_from_r
         _step(model, optimizer, grad_clip, iter_num)
     t.optimizer_step = optimizer_step""",
     )
-    flags = [*FLAGS, "--data-file", str(corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2"]
+    flags = [*FLAGS, "--data-file", str(word_corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2"]
     out, seconds = run_script(script, tmp_path, args=tuple(flags))
     assert out.returncode == 1 and seconds < 60
     assert "numpy2gpt: rank 1 of 2 failed: ValueError: rank 1 breaks on purpose; aborting the job" in out.stderr
@@ -251,8 +251,8 @@ def test_a_worker_failing_in_numpy2gpt_train_is_its_message_then_one_line_from_r
     assert last == "numpy2gpt train: error: rank 1 (exit code 1) of 2 failed; its message is above", out.stderr
 
 
-def test_ctrl_c_ends_every_process_and_says_so(tmp_path, corpus):
-    flags = [*FLAGS, "--data-file", str(corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2",
+def test_ctrl_c_ends_every_process_and_says_so(tmp_path, word_corpus):
+    flags = [*FLAGS, "--data-file", str(word_corpus), "--out-dir", str(tmp_path / "run"), "--procs", "2",
              "--max-iters", "100000", "--lr-decay-iters", "100000", "--eval-interval", "100000"]  # fmt: skip
     path = tmp_path / "local_script.py"
     path.write_text(textwrap.dedent(CLI))
@@ -320,14 +320,14 @@ def test_available_memory_is_what_meminfo_and_a_cgroup_limit_leave():
 
 
 @pytest.mark.slow
-def test_the_command_runs_one_process_per_free_core_by_default(tmp_path, corpus, monkeypatch):
+def test_the_command_runs_one_process_per_free_core_by_default(tmp_path, word_corpus, monkeypatch):
     monkeypatch.delenv("NUMPY2GPT_PROCS")
     script = CLI.replace(
         "t.measure_matmul_peak = lambda *a, **k: 1e10",
         """t.measure_matmul_peak = lambda *a, **k: 1e10
     t.usable_cpus = lambda: 2""",
     )
-    flags = [*FLAGS, "--data-file", str(corpus), "--out-dir", str(tmp_path / "run")]
+    flags = [*FLAGS, "--data-file", str(word_corpus), "--out-dir", str(tmp_path / "run")]
     stdout = check(run_script(script, tmp_path, args=tuple(flags))[0])
     assert "processes: 2 (procs 0: one per core)" in stdout and stdout.count("iter 6: loss") == 1
     monkeypatch.setenv("NUMPY2GPT_PROCS", "two")
@@ -349,14 +349,14 @@ def test_the_shared_block_goes_to_dev_shm_only_when_it_has_room(monkeypatch):
 
 
 @pytest.mark.slow
-def test_resume_on_two_processes_is_bit_exact(tmp_path, corpus, monkeypatch):
+def test_resume_on_two_processes_is_bit_exact(tmp_path, word_corpus, monkeypatch):
     """6 steps on 2 processes (nanoGPT's batch draw: a stream per rank) equal 3 steps, then 3 more resumed from
     the checkpoint, bit for bit: the checkpoint holds both ranks' streams, and the resumed run writes where it
     was resumed from."""
     from numpy2gpt.gpt.checkpoint import load_checkpoint
 
     monkeypatch.setattr(t, "measure_matmul_peak", lambda *a, **k: 1e10)
-    base = TINY | dict(data_file=str(corpus), batch_size=4, procs=2)
+    base = TINY | dict(data_file=str(word_corpus), batch_size=4, procs=2)
     whole = t.train(t.TrainConfig(**base, out_dir=str(tmp_path / "whole")))
     t.train(t.TrainConfig(**(base | dict(max_iters=3)), out_dir=str(tmp_path / "split")))
     split = t.train(t.TrainConfig(**base, out_dir=str(tmp_path / "split"), init_from="resume"))

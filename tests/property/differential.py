@@ -113,7 +113,8 @@ def assert_like_torch_or_float64(
     ours: Callable[..., Any], theirs: Callable[..., Any], arrays: Sequence[np.ndarray], **options: Any
 ) -> None:
     """``assert_like_torch`` against PyTorch in the inputs' dtype or, where that fails, against PyTorch in
-    float64 rounded back to each output's dtype (the exact answer, which a correctly rounded numpy2gpt is near)."""
+    float64 rounded back to the narrowest floating input's dtype (the exact answer, which a correctly rounded
+    numpy2gpt is near)."""
     try:
         assert_like_torch(ours, theirs, arrays, **options)
     except AssertionError:

@@ -17,7 +17,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 import numpy2gpt.autograd as ag  # noqa: E402
 import numpy2gpt.nn.functional as F  # noqa: E402, N812
-from tests.property.differential import assert_like_torch  # noqa: E402
+from tests.property.differential import assert_like_torch, assert_like_torch_or_float64  # noqa: E402
 from tests.property.strategies import arrays, broadcastable, budget, shapes  # noqa: E402
 
 TF = torch.nn.functional
@@ -49,20 +49,11 @@ OPS = {  # name: (numpy2gpt, torch, kinds of the inputs)
 
 
 def assert_like_torch_in_half(ours: Any, theirs: Any, xs: list[np.ndarray]) -> None:
-    """``assert_like_torch`` against PyTorch's half precision or, where that differs, against PyTorch computing
-    in float64 and rounding to half: PyTorch's CPU half kernels round some intermediates to half, and where a
-    result is a difference of nearly equal terms that rounding is PyTorch's own error (layer_norm's gradient
-    over 2 elements, about eps / var**1.5: PyTorch's half is 57% off its float64 value, numpy2gpt's within
-    float16's precision of it)."""
-    try:
-        assert_like_torch(ours, theirs, xs, scale=3)
-    except AssertionError:
-
-        def in_float64(*ts: torch.Tensor) -> Any:
-            ys = theirs(*[t.double() for t in ts])
-            return tuple(y.half() for y in ys) if isinstance(ys, tuple) else ys.half()
-
-        assert_like_torch(ours, in_float64, xs, scale=3)
+    """``assert_like_torch_or_float64`` at float16's tolerance: PyTorch's CPU half kernels round some
+    intermediates to half, and where a result is a difference of nearly equal terms that rounding is PyTorch's
+    own error (layer_norm's gradient over 2 elements, about eps / var**1.5: PyTorch's half is 57% off its float64
+    value, numpy2gpt's within float16's precision of it)."""
+    assert_like_torch_or_float64(ours, theirs, xs, scale=3)
 
 
 @pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0:UserWarning")

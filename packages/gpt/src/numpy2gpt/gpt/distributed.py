@@ -414,12 +414,12 @@ class GradientAverager:
         self.groups: dict[np.dtype, list[int]] = {}  # dtype -> indices into self.params
         for i, p in enumerate(self.params):
             self.groups.setdefault(p.data.dtype, []).append(i)
+        self.n_grads = {dtype: sum(self.params[i].data.size for i in idx) for dtype, idx in self.groups.items()}
         self.buffers: dict[np.dtype, np.ndarray] = {}
         if world.distributed:
             for k, (dtype, idx) in enumerate(self.groups.items()):
                 extra = len(idx) + (n_extra if k == 0 else 0)  # the scalars travel in the first buffer
-                n = sum(self.params[i].data.size for i in idx) + extra
-                self.buffers[dtype] = world.comm.sum_buffer(n, dtype)
+                self.buffers[dtype] = world.comm.sum_buffer(self.n_grads[dtype] + extra, dtype)
 
     def __call__(self, *extra: float) -> tuple[float, ...]:
         """Replace each gradient by its mean over the ranks; return the means of ``extra`` (the loss, ...).
@@ -439,9 +439,8 @@ class GradientAverager:
             if k == 0:
                 buf[buf.size - self.n_extra :] = extra
             total = self.world.comm.allreduce_sum(buf)
-            views = self._views(total, idx)
-            flags = total[sum(v.size for v in views) :][: len(idx)]
-            for i, view, flag in zip(idx, views, flags, strict=True):
+            flags = total[self.n_grads[dtype] :][: len(idx)]
+            for i, view, flag in zip(idx, self._views(total, idx), flags, strict=True):
                 p = self.params[i]
                 if flag == 0:
                     p.grad = None  # no rank had a gradient: the optimizer skips it, as in one process
@@ -464,7 +463,7 @@ class GradientAverager:
 
     def _pack(self, buf: np.ndarray, idx: list[int]) -> None:
         """Copy the gradients (zeros where None) and the has-gradient flags into ``buf``."""
-        flags = buf[sum(self.params[i].data.size for i in idx) :]
+        flags = buf[self.n_grads[buf.dtype] :]
         for j, (i, view) in enumerate(zip(idx, self._views(buf, idx), strict=True)):
             p = self.params[i]
             if p.grad is None:

@@ -89,8 +89,7 @@ class LocalComm:
     def sum_buffer(self, n: int, dtype: Any) -> np.ndarray:
         """A 1-D array of ``n`` elements that ``allreduce_sum`` sums without copying it first (collective): this
         rank's row of a shared block of its own, made for it (``GradientAverager`` packs the gradients into it)."""
-        block = self._map((self.size + 1) * n * np.dtype(dtype).itemsize)
-        rows = np.frombuffer(block, dtype=dtype, count=(self.size + 1) * n).reshape(self.size + 1, n)
+        rows = _rows(self._map((self.size + 1) * n * np.dtype(dtype).itemsize), self.size + 1, n, dtype)
         self.own_rows[rows[self.rank].ctypes.data] = rows
         return rows[self.rank]
 
@@ -109,7 +108,7 @@ class LocalComm:
         if rows is None or rows.shape[1] != flat.size or rows.dtype != flat.dtype:
             if self.block is None or len(self.block) < self.size * flat.nbytes:
                 self.block = self._map(self.size * flat.nbytes)
-            rows = np.frombuffer(self.block, dtype=flat.dtype, count=self.size * flat.size).reshape(self.size, -1)
+            rows = _rows(self.block, self.size, flat.size, flat.dtype)
             rows[self.rank] = flat
             self.barrier()
             np.add.reduce(rows, axis=0, out=flat)
@@ -174,6 +173,11 @@ class LocalComm:
             p.terminate()
         for p in self.workers:
             p.join(5)
+
+
+def _rows(block: mmap.mmap, count: int, n: int, dtype: Any) -> np.ndarray:
+    """The first ``count`` rows of ``n`` elements of ``dtype`` in a shared block, as one (count, n) array."""
+    return np.frombuffer(block, dtype=dtype, count=count * n).reshape(count, n)
 
 
 def _block_folder(nbytes: int) -> str | None:

@@ -647,10 +647,9 @@ def forward_backward(
     for x, y in batches:
         _, loss = model(x, y)
         micro = float(loss.item())
-        if math.isfinite(micro):
-            (loss / steps).backward()
         if not math.isfinite(micro):
             raise TrainingDiverged(f"the loss is {micro} at iteration {iter_num}")
+        (loss / steps).backward()
         lossf += micro / steps
     return lossf
 
